@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:
+#   make run   - the chatbot (creates .venv, the model and the index when missing)
+#   make test  - the tests (the same set-up first)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+
+.PHONY: run test setup index lint bench eval clean-venv
+
+run: setup
+	$(BIN)/python -m rag chat
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+setup: $(STAMP)
+	$(BIN)/python -m rag prepare
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+index: $(STAMP)
+	$(BIN)/python -m rag build
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check rag eval tests app.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The evaluation question set and its runner (`python -m eval`)."""

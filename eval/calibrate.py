@@ -1,0 +1,51 @@
+"""Calibrate the abstention threshold on a question set (default: ours).
+
+For each language it prints the best-sentence cosine of answerable and
+unanswerable questions, and the highest threshold that keeps false
+abstentions at or under `--max-false` (answer-type checks come on top).
+
+    python -m eval.calibrate --questions eval/questions.jsonl --max-false 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rag.config import Settings
+from rag.pipeline import Pipeline, clean_question, contextual_query
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--questions", type=Path, default=Path(__file__).with_name("questions.jsonl"))
+    ap.add_argument("--max-false", type=float, default=0.05)
+    ap.add_argument("--embedder", default=None)
+    args = ap.parse_args(argv)
+    pipe = Pipeline.load(Settings.from_env(embedder=args.embedder))
+    rows = []
+    for line in args.questions.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        text = clean_question(q["question"], pipe.settings.max_question_chars)
+        found = pipe.retriever.search(contextual_query(text, q.get("history", [])), text)
+        rows.append((q["lang"], bool(q["answerable"]), found.best_sentence))
+    for lang in sorted({r[0] for r in rows}):
+        ans = sorted(s for ln, a, s in rows if ln == lang and a)
+        unans = sorted(s for ln, a, s in rows if ln == lang and not a)
+        allowed = int(args.max_false * len(ans))
+        threshold = ans[allowed] if ans else 0.0
+        caught = sum(s < threshold for s in unans)
+        print(
+            f"{lang}: answerable {len(ans)} (lowest {ans[:4]}), unanswerable {len(unans)} "
+            f"(scores {[round(s, 3) for s in unans]})"
+        )
+        print(
+            f"{lang}: threshold {threshold:.3f} abstains on {caught}/{len(unans)} unanswerable, "
+            f"{allowed}/{len(ans)} answerable"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

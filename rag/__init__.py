@@ -1,0 +1,1 @@
+"""RAG chatbot over one Chinese article."""

@@ -1,0 +1,5 @@
+"""`python -m rag`: see rag.cli."""
+
+from .cli import main
+
+raise SystemExit(main())

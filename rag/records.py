@@ -1,0 +1,117 @@
+"""Typed records passed between the pipeline stages.
+
+Seeds loading yields `Paragraph`s; chunking yields `Chunk`s and `Sentence`s;
+retrieval yields `Hit`s; answering yields an `Answer` with `Citation`s.
+Offsets are character offsets into the seed file's decoded text, so
+``text[start:end]`` gives the record's text back.
+
+>>> c = Citation(n=1, source="a.txt", section="", paragraph=1, start=0, end=2,
+...              text="你好", quote="你好", score=0.9)
+>>> c.to_dict()["quote"]
+'你好'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    source: str
+    section: str
+    paragraph: int  # 1-based within its section
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # file name relative to the seeds folder
+    text: str
+    sha256: str
+    paragraphs: tuple[Paragraph, ...]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    chunk_id: str
+    source: str
+    section: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    source: str
+    section: str
+    paragraph: int  # paragraph of the chunk's first sentence
+    start: int
+    end: int
+    text: str
+
+    def embed_text(self) -> str:
+        """The text that is embedded: the heading gives short chunks context."""
+        return f"{self.section}\n{self.text}" if self.section else self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float  # fused score (reciprocal rank fusion)
+    dense: float  # cosine similarity of the chunk to the query
+    rank: int  # 1-based
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    sentence: Sentence
+    chunk: Chunk
+    score: float
+    row: int = -1  # position in the index's sentence list, -1 when not from an index
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    source: str
+    section: str
+    paragraph: int
+    start: int
+    end: int
+    text: str  # the whole chunk
+    quote: str  # the supporting sentence
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    closest: tuple[Citation, ...] = ()
+    timings_ms: dict = field(default_factory=dict)
+    answerer: str = "extractive"
+    notice: str = ""
+    lang: str = "en"
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "closest": [c.to_dict() for c in self.closest],
+            "timings_ms": dict(self.timings_ms),
+            "answerer": self.answerer,
+            "notice": self.notice,
+        }

@@ -1,0 +1,187 @@
+"""Retrieval: hybrid chunk search, then sentence scoring inside the top chunks.
+
+Dense (FAISS inner product on unit vectors) and BM25 (`bm25s`) rankings are
+fused by reciprocal rank fusion, `score = Σ 1 / (RRF_K + rank)`. The
+sentences of the best chunks are then scored against the query vector, using
+sentence vectors computed at build time, so an answer can quote exactly the
+sentences that support it.
+
+>>> rrf([[2, 0], [0, 1]], k=60)[:2]
+[(0, 0.0325...), (2, 0.0163...)]
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .embedding import Embedder
+from .lexical import is_latin, tokenize
+from .lexicon import translate
+from .records import Hit, ScoredSentence
+from .store import IndexData
+
+RRF_K = 60
+# Sentence score = its own cosine plus this share of its chunk's cosine: a
+# short sentence ("对他而言,这意味着离开。") borrows meaning from its context.
+CHUNK_WEIGHT = 0.0
+# "Hub" sentences (the lead naming everyone and everything) sit near every
+# query; subtracting this share of their similarity to the corpus centroid
+# lets specific sentences win (a cheap form of hubness correction).
+HUB_WEIGHT = 0.0
+# Share of the query's IDF-weighted words a sentence contains, times this, is
+# added: when two sentences are equally close in meaning, the one that uses
+# the question's own (or translated) words is usually the answer.
+LEX_WEIGHT = 0.03
+
+
+@dataclass
+class Retrieval:
+    """What one query found; timings in milliseconds by stage."""
+
+    hits: list[Hit]
+    sentences: list[ScoredSentence]
+    best_dense: float  # top chunk cosine
+    best_sentence: float  # top sentence cosine (without the chunk's share)
+    coverage: float  # share of the question's words the corpus has (directly or translated)
+    timings_ms: dict = field(default_factory=dict)
+
+
+def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Fuse ranked id lists; best first."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, start=1):
+            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class Retriever:
+    def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int = 8) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.retrieve_k = retrieve_k
+        self._positions = {c.id: i for i, c in enumerate(index.chunks)}
+        vecs = index.sentence_views[0]
+        centroid = vecs.mean(axis=0) if len(vecs) else np.zeros(vecs.shape[1], np.float32)
+        self._hub = vecs @ (centroid / max(float(np.linalg.norm(centroid)), 1e-9))
+        self._df = np.diff(index.bm25.scores["indptr"])
+        self._n_docs = max(int(index.bm25.scores["num_docs"]), 1)
+        self._sentence_tokens: dict[int, frozenset[str]] = {}
+
+    def search(self, query: str, question: str | None = None) -> Retrieval:
+        """Retrieve for `query`; `question` (default: the query) is what coverage is measured on."""
+        t: dict[str, float] = {}
+        clock = time.perf_counter()
+        tokens = tokenize(query)
+        translated = self.translations(tokens)
+        # The Chinese words an English question translates to steer the dense
+        # query towards the Chinese passages as well.
+        # Abstention is judged on the question as asked (`pvec`): added words
+        # would lift every score. One batched call embeds both at little cost.
+        texts = [" ".join([query, *translated]), query] if translated else [query]
+        vecs = self.embedder.embed_queries(texts)
+        qvec, pvec = vecs[0], vecs[-1]
+        clock = _lap(t, "embed", clock)
+        dense_ids, dense_scores = self._dense(qvec)
+        clock = _lap(t, "dense", clock)
+        expanded = [w for w in tokens + translated if w in self.index.vocabulary]
+        bm25_ids = self._bm25(expanded)
+        clock = _lap(t, "bm25", clock)
+        fused = rrf([dense_ids, bm25_ids])[: self.retrieve_k]
+        cos = dict(zip(dense_ids, dense_scores, strict=False))
+        hits = [
+            Hit(self.index.chunks[i], s, float(cos.get(i, self._cosine(qvec, i))), r)
+            for r, (i, s) in enumerate(fused, start=1)
+        ]
+        clock = _lap(t, "fusion", clock)
+        sentences = self._sentences(qvec, hits, self._weights(expanded))
+        _lap(t, "sentences", clock)
+        return Retrieval(
+            hits=hits,
+            sentences=sentences,
+            best_dense=max((h.dense for h in hits), default=0.0),
+            best_sentence=self._best_cosine(pvec, sentences),
+            coverage=self.coverage(tokenize(question) if question is not None else tokens),
+            timings_ms=t,
+        )
+
+    def _dense(self, qvec: np.ndarray) -> tuple[list[int], list[float]]:
+        n = min(self.index.dense.ntotal, max(4 * self.retrieve_k, 32))
+        scores, ids = self.index.dense.search(qvec.reshape(1, -1).astype(np.float32), n)
+        keep = ids[0] >= 0
+        return ids[0][keep].tolist(), scores[0][keep].tolist()
+
+    def _bm25(self, tokens: list[str]) -> list[int]:
+        if not tokens:
+            return []
+        scores = self.index.bm25.get_scores(tokens)
+        n = min(len(scores), max(4 * self.retrieve_k, 32))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [int(i) for i in top if scores[i] > 0]
+
+    def _cosine(self, qvec: np.ndarray, chunk: int) -> float:
+        return float(self.index.dense.reconstruct(int(chunk)) @ qvec)
+
+    def _weights(self, tokens: list[str]) -> dict[str, float]:
+        """BM25-style IDF of each distinct query token the corpus has."""
+        vocab = self.index.bm25.vocab_dict
+        out = {}
+        for t in dict.fromkeys(tokens):
+            df = int(self._df[vocab[t]]) if vocab.get(t, len(self._df)) < len(self._df) else 0
+            if df:
+                out[t] = float(np.log(1 + (self._n_docs - df + 0.5) / (df + 0.5)))
+        return out
+
+    def _lexical(self, row: int, weights: dict[str, float]) -> float:
+        if not weights:
+            return 0.0
+        words = self._sentence_tokens.get(row)
+        if words is None:
+            words = self._sentence_tokens[row] = frozenset(tokenize(self.index.sentences[row].text))
+        return sum(w for t, w in weights.items() if t in words) / sum(weights.values())
+
+    def _sentences(self, qvec: np.ndarray, hits: list[Hit], weights: dict[str, float]) -> list[ScoredSentence]:
+        by_chunk = {self._position(h): h for h in hits}
+        rows = np.flatnonzero(np.isin(self.index.sentence_chunk, list(by_chunk)))
+        if rows.size == 0:
+            return []
+        sims = (self.index.sentence_views[:, rows] @ qvec).max(axis=0)
+        out = []
+        for row, sim in zip(rows.tolist(), sims.tolist(), strict=False):
+            hit = by_chunk[int(self.index.sentence_chunk[row])]
+            score = (
+                sim
+                + CHUNK_WEIGHT * hit.dense
+                - HUB_WEIGHT * float(self._hub[row])
+                + LEX_WEIGHT * self._lexical(row, weights)
+            )
+            out.append(ScoredSentence(self.index.sentences[row], hit.chunk, score, row))
+        return sorted(out, key=lambda s: -s.score)
+
+    def _position(self, hit: Hit) -> int:
+        return self._positions[hit.chunk.id]
+
+    def _best_cosine(self, qvec: np.ndarray, sentences: list[ScoredSentence]) -> float:
+        rows = [s.row for s in sentences]
+        return float((self.index.sentence_views[:, rows] @ qvec).max()) if rows else 0.0
+
+    def translations(self, tokens: list[str]) -> list[str]:
+        """Corpus words the English tokens translate to, once each."""
+        out = [z for t in tokens if is_latin(t) for z in translate(t, self.index.lexicon)]
+        return list(dict.fromkeys(out))
+
+    def coverage(self, tokens: list[str]) -> float:
+        if not tokens:
+            return 1.0
+        found = [t in self.index.vocabulary or bool(is_latin(t) and translate(t, self.index.lexicon)) for t in tokens]
+        return sum(found) / len(tokens)
+
+
+def _lap(timings: dict[str, float], name: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[name] = round((now - since) * 1000, 3)
+    return now

@@ -1,0 +1,241 @@
+"""Index store: build, write and verify the index folder (`index/`).
+
+Files, none of them pickle:
+
+- `manifest.json`: format version, embedding model family and fingerprint,
+  dimension, chunker settings, sha256 of every seed file, build time, and the
+  sha256 and size of every other file here;
+- `chunks.json`: the chunks and their sentences (text and offsets);
+- `dense.faiss`: chunk vectors (inner product on unit vectors; flat, or HNSW
+  above `hnsw_above` chunks); `sentences.npy`: sentence vectors, one row
+  of each per view (`chunking.sentence_views`);
+- `bm25/`: the `bm25s` index, saved without pickle;
+- `lexicon.json`: English words → corpus words (see `rag.lexicon`).
+
+A build writes a temporary folder beside the index and renames it into place
+under a lock, so an interrupted build leaves the previous index usable and two
+builds at once leave one complete index.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings
+from .errors import IndexCorrupt, IndexMissing, IndexStale
+from .records import Chunk, Sentence
+
+FORMAT = "letter-rag-index"
+VERSION = 2  # 2: sentence vectors per view
+
+
+@dataclass(frozen=True)
+class IndexData:
+    """A loaded, verified index."""
+
+    path: Path
+    manifest: dict
+    chunks: list[Chunk]
+    sentences: list[Sentence]
+    sentence_chunk: np.ndarray  # index of each sentence's chunk
+    dense: object  # faiss.Index over chunk vectors
+    sentence_views: np.ndarray  # (views, sentences, dim); see chunking.sentence_views
+    bm25: object  # bm25s.BM25
+    lexicon: dict  # English word → Chinese corpus words
+    vocabulary: frozenset  # BM25 tokens of the corpus
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def chunker_settings(settings: Settings) -> dict:
+    return {"chunk_size": settings.chunk_size, "chunk_min": settings.chunk_min, "splitter": "sentence-v1"}
+
+
+@contextmanager
+def build_lock(index_dir: Path):
+    """An exclusive lock beside the index folder, held while it is replaced."""
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(index_dir.parent / f".{index_dir.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_index(
+    index_dir: Path,
+    chunks: list[Chunk],
+    sentences: list[Sentence],
+    chunk_vecs: np.ndarray,
+    sentence_vecs: np.ndarray,
+    meta: dict,
+    hnsw_above: int,
+) -> Path:
+    """Write every file to a temporary folder, then swap it into place."""
+    tmp = index_dir.parent / f"{index_dir.name}.tmp-{os.getpid()}-{time.time_ns()}"
+    tmp.mkdir(parents=True)
+    try:
+        _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above)
+        files = {
+            p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file()
+        }
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            **meta,
+            "counts": {"chunks": len(chunks), "sentences": len(sentences)},
+            "files": files,
+        }
+        _write_json(tmp / "manifest.json", manifest)
+        _swap_into_place(tmp, index_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return index_dir
+
+
+def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above: int) -> None:
+    import faiss
+
+    from .lexical import cut, tokenize
+    from .lexicon import build_lexicon
+
+    ids = {c.id: i for i, c in enumerate(chunks)}
+    _write_json(
+        tmp / "chunks.json",
+        {
+            "format": FORMAT + "/chunks",
+            "version": VERSION,
+            "chunks": [asdict(c) for c in chunks],
+            "sentences": [{**asdict(s), "chunk": ids[s.chunk_id]} for s in sentences],
+        },
+    )
+    dim = chunk_vecs.shape[1]
+    if len(chunks) > hnsw_above:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+    else:
+        index = faiss.IndexFlatIP(dim)
+    index.add(np.ascontiguousarray(chunk_vecs, dtype=np.float32))
+    faiss.write_index(index, str(tmp / "dense.faiss"))
+    np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vecs, dtype=np.float32), allow_pickle=False)
+    tokens = [tokenize(c.embed_text()) for c in chunks]
+    _bm25(tokens).save(str(tmp / "bm25"), allow_pickle=False, show_progress=False)
+    vocab = {t for row in tokens for t in row if len(t) >= 2}
+    _write_json(
+        tmp / "lexicon.json", {"format": FORMAT + "/lexicon", "version": VERSION, "words": build_lexicon(vocab, cut)}
+    )
+
+
+def _bm25(tokens: list[list[str]]):
+    import bm25s
+
+    bm25 = bm25s.BM25()
+    # An empty token list breaks bm25s; a placeholder keeps row numbers aligned.
+    bm25.index([row or ["\u2205"] for row in tokens], show_progress=False)
+    return bm25
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _swap_into_place(tmp: Path, index_dir: Path) -> None:
+    with build_lock(index_dir):
+        old = index_dir.parent / f"{index_dir.name}.old-{os.getpid()}-{time.time_ns()}"
+        if index_dir.exists():
+            os.replace(index_dir, old)
+        os.replace(tmp, index_dir)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_manifest(index_dir: Path) -> dict:
+    path = index_dir / "manifest.json"
+    if not path.exists():
+        raise IndexMissing(f"No index at {index_dir} (no manifest.json).")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexCorrupt(f"{path} is not valid JSON ({e}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorrupt(f"{path} is not a letter-rag index manifest.")
+    if manifest.get("version") != VERSION:
+        raise IndexStale(f"{path} has format version {manifest.get('version')}, this program reads {VERSION}.")
+    return manifest
+
+
+def check_fresh(manifest: dict, settings: Settings, seeds: dict[str, str], family: str, fingerprint: str) -> None:
+    """Raise IndexStale when the index was built from other inputs."""
+    model = manifest.get("model", {})
+    if (model.get("family"), model.get("fingerprint")) != (family, fingerprint):
+        raise IndexStale(
+            f"The index was built with model {model.get('family')} ({model.get('fingerprint')}); "
+            f"this run uses {family} ({fingerprint})."
+        )
+    if manifest.get("chunker") != chunker_settings(settings):
+        raise IndexStale("The index was built with other chunking settings.")
+    if manifest.get("seeds") != seeds:
+        changed = sorted(set(seeds.items()) ^ set(manifest.get("seeds", {}).items()))
+        names = sorted({name for name, _ in changed})
+        raise IndexStale(f"The seeds changed since the index was built: {', '.join(names)}.")
+
+
+def verify_files(index_dir: Path, manifest: dict) -> None:
+    """Every file the manifest lists exists with its recorded size and sha256."""
+    for name, info in manifest.get("files", {}).items():
+        path = index_dir / name
+        if not path.is_file():
+            raise IndexCorrupt(f"{path} is missing.")
+        if path.stat().st_size != info.get("bytes") or sha256_file(path) != info.get("sha256"):
+            raise IndexCorrupt(f"{path} is damaged or was edited (checksum mismatch).")
+    for required in ("chunks.json", "dense.faiss", "sentences.npy", "lexicon.json"):
+        if required not in manifest.get("files", {}):
+            raise IndexCorrupt(f"The manifest in {index_dir} does not list {required}.")
+
+
+def load_index(index_dir: Path) -> IndexData:
+    """Read and verify an index folder (freshness is checked by the caller)."""
+    manifest = read_manifest(index_dir)
+    verify_files(index_dir, manifest)
+    try:
+        return _read_files(index_dir, manifest)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise IndexCorrupt(f"{index_dir}: cannot read the index files ({type(e).__name__}: {e}).") from None
+
+
+def _read_files(index_dir: Path, manifest: dict) -> IndexData:
+    import bm25s
+    import faiss
+
+    data = json.loads((index_dir / "chunks.json").read_text(encoding="utf-8"))
+    chunks = [Chunk(**c) for c in data["chunks"]]
+    sentence_chunk = np.array([s.pop("chunk") for s in data["sentences"]], dtype=np.int64)
+    sentences = [Sentence(**s) for s in data["sentences"]]
+    dense = faiss.read_index(str(index_dir / "dense.faiss"))
+    vecs = np.load(index_dir / "sentences.npy", allow_pickle=False)
+    if vecs.ndim != 3 or dense.ntotal != len(chunks) or vecs.shape[1] != len(sentences):
+        raise ValueError("vector counts do not match the chunk store")
+    if dense.d != manifest["model"]["dim"] or vecs.shape[2] != dense.d:
+        raise ValueError("vector dimension does not match the manifest")
+    bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
+    lexicon = json.loads((index_dir / "lexicon.json").read_text(encoding="utf-8"))["words"]
+    vocab = frozenset(bm25.vocab_dict)
+    return IndexData(index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab)

@@ -1,0 +1,198 @@
+"""Checks for the evaluation question set in eval/questions.jsonl.
+
+The answering system is extractive (it quotes sentences of the Chinese
+article), so every evidence string and every answer key must occur verbatim
+in the seed article.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+QUESTIONS = REPO / "eval" / "questions.jsonl"
+HELDOUT = REPO / "eval" / "heldout.jsonl"
+SEED_NAME = "mrinank-sharma-letter.zh.txt"
+SHARED_SEEDS = Path("/work/shared/seeds")
+
+KINDS = {"factual", "paraphrase", "multi", "followup", "unanswerable"}
+LANGS = {"zh", "en"}
+REQUIRED = {
+    "id": str,
+    "question": str,
+    "lang": str,
+    "kind": str,
+    "evidence": list,
+    "answer_keys": list,
+    "answerable": bool,
+}
+OPTIONAL = {"history": list}
+ID_RE = re.compile(r"^q\d{3,}$")
+CJK_RE = re.compile(r"[\u3400-\u9fff]")
+MIN_EVIDENCE_CHARS = 8
+KEY_LEN = (2, 16)
+
+
+def _seed_path() -> Path:
+    """The repo's seeds/ directory first, then the shared copy."""
+    for folder in (REPO / "seeds", SHARED_SEEDS):
+        if not folder.is_dir():
+            continue
+        preferred = folder / SEED_NAME
+        if preferred.is_file():
+            return preferred
+        txts = sorted(folder.glob("*.txt"))
+        if txts:
+            return txts[0]
+    pytest.fail(f"no seed article found in {REPO / 'seeds'} or {SHARED_SEEDS}")
+
+
+def _load_lines() -> list[str]:
+    return QUESTIONS.read_text(encoding="utf-8").splitlines()
+
+
+def _load() -> list[dict]:
+    return [json.loads(line) for line in _load_lines() if line.strip()]
+
+
+SEED = _seed_path().read_text(encoding="utf-8")
+LINES = _load_lines()
+ITEMS = _load()
+
+
+def _ids(items):
+    return [str(q.get("id", i)) for i, q in enumerate(items)]
+
+
+def test_file_has_no_blank_or_invalid_lines():
+    assert LINES, "eval/questions.jsonl is empty"
+    for n, line in enumerate(LINES, 1):
+        assert line.strip(), f"line {n} is blank"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:  # pragma: no cover - message only
+            pytest.fail(f"line {n} is not valid JSON: {exc}")
+        assert isinstance(obj, dict), f"line {n} is not a JSON object"
+
+
+@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
+def test_fields_and_types(q):
+    for field, typ in REQUIRED.items():
+        assert field in q, f"missing field {field!r}"
+        assert isinstance(q[field], typ), f"{field!r} should be {typ.__name__}"
+    unknown = set(q) - set(REQUIRED) - set(OPTIONAL)
+    assert not unknown, f"unknown fields {sorted(unknown)}"
+    assert ID_RE.match(q["id"]), f"bad id {q['id']!r} (want e.g. 'q001')"
+    assert q["question"].strip(), "empty question"
+    assert q["lang"] in LANGS
+    assert q["kind"] in KINDS
+    assert all(isinstance(e, str) for e in q["evidence"])
+    for group in q["answer_keys"]:
+        assert isinstance(group, list) and group, "each answer_keys group is a non-empty list"
+        assert all(isinstance(k, str) and k.strip() for k in group)
+    if "history" in q:
+        for turn in q["history"]:
+            assert isinstance(turn, dict)
+            assert set(turn) == {"role", "content"}, f"bad history turn {turn}"
+            assert turn["role"] in {"user", "assistant"}
+            assert isinstance(turn["content"], str) and turn["content"].strip()
+
+
+@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
+def test_lang_matches_question(q):
+    has_cjk = bool(CJK_RE.search(q["question"]))
+    if q["lang"] == "zh":
+        assert has_cjk, "lang 'zh' but the question has no Chinese characters"
+    else:
+        assert not has_cjk, "lang 'en' but the question contains Chinese characters"
+
+
+def test_ids_unique():
+    ids = [q["id"] for q in ITEMS]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    assert not dupes, f"duplicate ids: {dupes}"
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text).lower()
+
+
+def _turns(q: dict) -> tuple:
+    return (*tuple(_norm(t["content"]) for t in q.get("history", [])), _norm(q["question"]))
+
+
+def test_no_duplicate_questions():
+    seen = {}
+    for q in ITEMS:
+        key = _turns(q)
+        assert key not in seen, f"{q['id']} repeats {seen[key]}"
+        seen[key] = q["id"]
+
+
+def test_no_overlap_with_heldout():
+    """Dev questions must not repeat a held-out question word for word."""
+    if not HELDOUT.is_file():
+        pytest.skip("no eval/heldout.jsonl")
+    held = {
+        _norm(json.loads(line)["question"]) for line in HELDOUT.read_text(encoding="utf-8").splitlines() if line.strip()
+    }
+    clashes = [q["id"] for q in ITEMS if _norm(q["question"]) in held]
+    assert not clashes, f"questions also in heldout.jsonl: {clashes}"
+
+
+@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
+def test_evidence_is_verbatim_in_seed(q):
+    for ev in q["evidence"]:
+        assert len(ev) >= MIN_EVIDENCE_CHARS, f"evidence too short: {ev!r}"
+        assert ev in SEED, f"evidence not found verbatim in the article: {ev!r}"
+
+
+@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
+def test_answerable_consistency(q):
+    has_ev = bool(q["evidence"])
+    has_keys = bool(q["answer_keys"])
+    assert q["answerable"] == has_ev, "answerable must equal bool(evidence)"
+    assert q["answerable"] == has_keys, "answerable must equal bool(answer_keys)"
+    assert (q["kind"] == "unanswerable") == (not q["answerable"]), (
+        "kind 'unanswerable' if and only if answerable is false"
+    )
+
+
+@pytest.mark.parametrize(
+    "q", [q for q in ITEMS if q.get("answerable")], ids=_ids([q for q in ITEMS if q.get("answerable")])
+)
+def test_answer_keys_are_extractive(q):
+    for group in q["answer_keys"]:
+        for key in group:
+            assert KEY_LEN[0] <= len(key) <= KEY_LEN[1], f"key length out of range: {key!r}"
+            in_seed = key in SEED
+            in_evidence = any(key in ev for ev in q["evidence"])
+            assert in_seed or in_evidence, f"answer key {key!r} does not occur in the article (answers are extractive)"
+
+
+@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
+def test_question_does_not_copy_evidence(q):
+    for ev in q["evidence"]:
+        assert ev not in q["question"], "question copies its evidence verbatim"
+
+
+@pytest.mark.parametrize(
+    "q", [q for q in ITEMS if q.get("kind") == "followup"], ids=_ids([q for q in ITEMS if q.get("kind") == "followup"])
+)
+def test_followups_have_history(q):
+    history = q.get("history")
+    assert history, "a follow-up needs a non-empty history"
+    assert history[0]["role"] == "user", "history should start with the user's first question"
+
+
+def test_proportions():
+    n = len(ITEMS)
+    assert n >= 80, f"only {n} questions (need >= 80)"
+    en = sum(q["lang"] == "en" for q in ITEMS)
+    assert en * 3 >= n, f"English {en}/{n} is below one third"
+    unans = sum(not q["answerable"] for q in ITEMS)
+    assert unans * 100 >= 15 * n, f"unanswerable {unans}/{n} is below 15%"
+    present = {q["kind"] for q in ITEMS}
+    assert present == KINDS, f"missing kinds: {sorted(KINDS - present)}"
