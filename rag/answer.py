@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .answertype import expected_type, has_type
+from .answertype import SOFT_TYPES, expected_type, has_type
 from .citations import make_citations
 from .records import Answer, ScoredSentence
 from .retrieval import Retrieval
@@ -57,7 +57,11 @@ def should_abstain(question: str, lang: str, found: Retrieval, policy: Policy) -
     if not found.sentences or found.best_sentence < threshold:
         return True
     kind = expected_type(question)
-    return kind is not None and not any(has_type(kind, s.sentence.text) for s in found.sentences[: policy.top_k])
+    return (
+        kind is not None
+        and kind not in SOFT_TYPES
+        and not any(has_type(kind, s.sentence.text) for s in found.sentences[: policy.top_k])
+    )
 
 
 def select(found: Retrieval, vectors: np.ndarray, policy: Policy) -> list[ScoredSentence]:

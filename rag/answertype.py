@@ -41,7 +41,11 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
         "number",
         re.compile(r"how (?:many|much|tall|long|far|big|high)|多少|几个|几位|几名|几次|几年|多高|多长|多远", _I),
     ),
+    ("reason", re.compile(r"\bwhy\b|\breasons?\b|为什么|为何|原因|怎么会", _I)),
 )
+# Reasons are often given without a causal word: such a type ranks sentences
+# but never alone makes the pipeline abstain.
+SOFT_TYPES = frozenset({"reason"})
 _NUM = r"\d|[两二三四五六七八九十百千万亿]"
 ANSWER_TYPES: dict[str, re.Pattern] = {
     "age": re.compile(r"\d+\s*岁|years? old|年龄|年纪|aged \d", _I),
@@ -54,6 +58,7 @@ ANSWER_TYPES: dict[str, re.Pattern] = {
         _I,
     ),
     "number": re.compile(_NUM),
+    "reason": re.compile(r"原因|因为|由于|之所以|因此|所以|缘由|because|reason", _I),
 }
 
 

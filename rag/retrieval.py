@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .answertype import expected_type, has_type
 from .embedding import Embedder
 from .lexical import is_latin, tokenize
 from .lexicon import translate
@@ -35,6 +36,15 @@ HUB_WEIGHT = 0.0
 # added: when two sentences are equally close in meaning, the one that uses
 # the question's own (or translated) words is usually the answer.
 LEX_WEIGHT = 0.03
+# A very short sentence ("对他而言,这意味着离开。") matches a short question
+# almost word for word while saying little; below SHORT_CHARS it loses up to
+# SHORT_PENALTY, in proportion to how much shorter it is.
+SHORT_CHARS = 20
+SHORT_PENALTY = 0.0
+# A sentence holding the kind of fact the question asks for (a date for
+# "when", a cause for "why": see rag.answertype) gains this much.
+TYPE_BONUS = 0.02
+VIEW_POOL = np.max
 
 
 @dataclass
@@ -99,7 +109,7 @@ class Retriever:
             for r, (i, s) in enumerate(fused, start=1)
         ]
         clock = _lap(t, "fusion", clock)
-        sentences = self._sentences(qvec, hits, self._weights(expanded))
+        sentences = self._sentences(qvec, hits, self._weights(expanded), expected_type(question or query))
         _lap(t, "sentences", clock)
         return Retrieval(
             hits=hits,
@@ -146,17 +156,23 @@ class Retriever:
             words = self._sentence_tokens[row] = frozenset(tokenize(self.index.sentences[row].text))
         return sum(w for t, w in weights.items() if t in words) / sum(weights.values())
 
-    def _sentences(self, qvec: np.ndarray, hits: list[Hit], weights: dict[str, float]) -> list[ScoredSentence]:
+    def _sentences(
+        self, qvec: np.ndarray, hits: list[Hit], weights: dict[str, float], kind: str | None
+    ) -> list[ScoredSentence]:
         by_chunk = {self._position(h): h for h in hits}
         rows = np.flatnonzero(np.isin(self.index.sentence_chunk, list(by_chunk)))
         if rows.size == 0:
             return []
-        sims = (self.index.sentence_views[:, rows] @ qvec).max(axis=0)
+        sims = VIEW_POOL(self.index.sentence_views[:, rows] @ qvec, axis=0)
         out = []
         for row, sim in zip(rows.tolist(), sims.tolist(), strict=False):
             hit = by_chunk[int(self.index.sentence_chunk[row])]
+            text = self.index.sentences[row].text
+            length = len(text)
             score = (
                 sim
+                + (TYPE_BONUS if kind and has_type(kind, text) else 0.0)
+                - SHORT_PENALTY * max(0.0, (SHORT_CHARS - length) / SHORT_CHARS)
                 + CHUNK_WEIGHT * hit.dense
                 - HUB_WEIGHT * float(self._hub[row])
                 + LEX_WEIGHT * self._lexical(row, weights)

