@@ -1,4 +1,5 @@
 # Two commands do all set-up on a fresh machine:
+#   (run skips `rag prepare`: app.py itself materialises the model and builds a missing or stale index)
 #   make run   - the chatbot (creates .venv, the model and the index when missing)
 #   make test  - the tests (the same set-up first)
 PY ?= python3
@@ -8,8 +9,8 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
 .PHONY: run test setup index lint bench eval clean-venv
 
-run: setup
-	$(BIN)/python -m rag chat
+run: $(STAMP)
+	$(BIN)/python app.py
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -37,9 +37,23 @@ _SUFFIXES = (
 )
 
 
+# Irregular past forms that questions use ("why did he leave?" / "he left").
+_IRREGULAR = dict(
+    pair.split(":")
+    for pair in (
+        "left:leave took:take wrote:write went:go gone:go said:say told:tell made:make gave:give given:give "
+        "began:begin begun:begin did:do done:do saw:see seen:see thought:think felt:feel found:find brought:bring "
+        "became:become chose:choose chosen:choose knew:know known:know led:lead spent:spend sought:seek "
+        "built:build ran:run meant:mean held:hold kept:keep stood:stand understood:understand won:win lost:lose "
+        "paid:pay got:get fell:fall grew:grow drew:draw came:come bought:buy taught:teach spoke:speak "
+        "spoken:speak broke:break sent:send quit:quit written:write taken:take drawn:draw grown:grow"
+    ).split()
+)
+
+
 def lemmas(word: str) -> list[str]:
     """The word and its plausible base forms, most literal first."""
-    out = [word]
+    out = [_IRREGULAR[word], word] if word in _IRREGULAR else [word]
     for suffix, repl in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             cand = word[: -len(suffix)] + repl
