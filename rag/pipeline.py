@@ -49,11 +49,29 @@ def clean_question(question: object, max_chars: int) -> str:
     return text
 
 
+# Words by which a question points back at the conversation ("what does *it*
+# say?", "那*这个*机制…", "*then* what did he do?"). A question without them
+# stands alone: "How tall is Mount Everest?" after a question about the letter
+# must not borrow the letter's topic and so escape abstention.
+_REFERS_BACK = re.compile(
+    r"\b(?:it|its|that|this|these|those|they|them|their|then|others?|former|latter|first one|second one|"
+    r"same|there|afterwards?|next|also|else|more|again)\b|^(?:so|and|but)\b|这|那|它|他们|她们|其|此|该|后来|然后|接着|之后|还有|另",
+    re.IGNORECASE,
+)
+
+
+def refers_back(question: str) -> bool:
+    return bool(_REFERS_BACK.search(question))
+
+
 def contextual_query(question: str, history: Sequence[Turn]) -> str:
-    """The question with the last user turn before it, so follow-ups keep their topic."""
+    """The question with the last user turn before it when it refers back to it,
+    so follow-ups keep their topic; otherwise the question alone."""
     earlier = [t.get("content", "") for t in history if isinstance(t, dict) and t.get("role") == "user"]
     earlier = [e for e in earlier if isinstance(e, str) and e.strip()]
-    return f"{earlier[-1].strip()[:500]} {question}" if earlier else question
+    if not earlier or not refers_back(question):
+        return question
+    return f"{earlier[-1].strip()[:500]} {question}"
 
 
 class Pipeline:

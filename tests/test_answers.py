@@ -86,6 +86,12 @@ def test_follow_up_uses_the_conversation(pipeline) -> None:
     assert contextual_query(follow, [{"role": "user", "content": first}]).startswith(first)
 
 
+def test_unrelated_question_after_a_conversation_still_abstains(pipeline) -> None:
+    history = [{"role": "user", "content": "why did he leave?"}, {"role": "assistant", "content": "…"}]
+    assert pipeline.ask("How tall is Mount Everest?", history).abstained
+    assert pipeline.ask("他有几个孩子?", history).abstained
+
+
 def test_json_contract(pipeline) -> None:
     data = json.loads(json.dumps(pipeline.ask("why did he leave?").to_dict(), ensure_ascii=False))
     assert {"question", "answer", "abstained", "citations", "closest", "timings_ms"} <= set(data)
