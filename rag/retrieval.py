@@ -152,13 +152,15 @@ class Retriever:
         if rows.size == 0:
             return []
         sims = (self.index.sentence_views[:, rows] @ qvec).max(axis=0)  # best of the views
+        # The baselines stay pure: dense-only ranks sentences by meaning alone,
+        # BM25-only by shared words (meaning only breaks ties).
+        dense_w, lex_w = {"hybrid": (1.0, LEX_WEIGHT), "dense": (1.0, 0.0), "bm25": (0.1, 1.0)}[self.mode]
         out = []
         for row, sim in zip(rows.tolist(), sims.tolist(), strict=False):
             hit = by_chunk[int(self.index.sentence_chunk[row])]
             text = self.index.sentences[row].text
-            score = (
-                sim + (TYPE_BONUS if kind and has_type(kind, text) else 0.0) + LEX_WEIGHT * self._lexical(row, weights)
-            )
+            bonus = TYPE_BONUS if kind and has_type(kind, text) else 0.0
+            score = dense_w * sim + bonus + lex_w * self._lexical(row, weights)
             out.append(ScoredSentence(self.index.sentences[row], hit.chunk, score, row))
         return sorted(out, key=lambda s: -s.score)
 
