@@ -28,6 +28,12 @@ $(STAMP): requirements.txt
 index: $(STAMP)
 	$(BIN)/python -m rag build
 
+eval: setup
+	$(BIN)/python -m eval --compare
+
+bench: setup
+	$(BIN)/python -m rag.bench
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check rag eval tests app.py

@@ -3,12 +3,19 @@
 A passage *supports* the gold when it contains one of the `evidence` strings,
 or shares at least 8 consecutive characters with one. An answer is *correct*
 when it did not abstain and contains a phrase from every `answer_keys` group
-(spaces ignored, so "2月9日" matches "2 月 9 日").
+(spaces ignored, so "2月9日" matches "2 月 9 日"). Retrieval is scored on the
+citation list as the user sees it: an abstention cites nothing, so it misses.
 
 >>> supports("他于 2 月 9 日正式离职。", ["已于 2 月 9 日正式离职"])
 True
 >>> has_keys("He left on 2月9日 [1]", [["2 月 9 日"], ["离职", "left"]])
 True
+>>> gold = {"evidence": ["已于 2 月 9 日正式离职"], "answer_keys": [["2 月 9 日"]], "answerable": True}
+>>> s = score(gold, {"answer": "2 月 9 日", "citations": [{"text": "无关"}, {"text": "于 2 月 9 日正式离职"}]})
+>>> s["verdict"], s["rank"], s["hit@1"], s["hit@3"], s["rr"]
+('ok', 2, False, True, 0.5)
+>>> summarise([s])["mrr"], summarise([s])["cite_precision"]
+(0.5, 0.5)
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 
 SHARED_RUN = 8
+GOLD_FIELDS = ("evidence", "answer_keys", "answerable")
 
 
 def _squash(text: str) -> str:
@@ -39,33 +47,83 @@ def has_keys(answer: str, answer_keys: Sequence[Sequence[str]]) -> bool:
     return all(any(_squash(k) in text for k in group) for group in answer_keys)
 
 
+def has_gold(item: dict) -> bool:
+    """Whether a question line carries anything to score against.
+
+    >>> has_gold({"id": "x", "question": "why?"}), has_gold({"question": "why?", "answerable": False})
+    (False, True)
+    """
+    return any(f in item for f in GOLD_FIELDS)
+
+
+def gold_problem(item: dict) -> str | None:
+    """What is wrong with a line's gold fields (None when they can be scored).
+
+    >>> gold_problem({"evidence": "a sentence", "answer_keys": []})
+    '"evidence" must be a list of strings'
+    """
+    evidence, keys = item.get("evidence", []), item.get("answer_keys", [])
+    if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
+        return '"evidence" must be a list of strings'
+    if not isinstance(keys, list) or not all(
+        isinstance(g, list) and g and all(isinstance(k, str) for k in g) for g in keys
+    ):
+        return '"answer_keys" must be a list of non-empty lists of strings'
+    if not isinstance(item.get("answerable", True), bool):
+        return '"answerable" must be true or false'
+    if item.get("answerable", bool(evidence or keys)) and not (evidence and keys):
+        return 'an answerable question needs "evidence" and "answer_keys"'
+    return None
+
+
 def score(gold: dict, result: dict) -> dict:
-    """Per-question scores; `gold` is a question line, `result` an `ask --json` object."""
-    evidence = gold.get("evidence") or []
-    answerable = bool(gold.get("answerable", True))
+    """Per-question scores; `gold` is a question line, `result` an `ask --json` object.
+
+    Without gold fields only what needs no gold is kept (latency, citation
+    lengths). A result with an `error` counts as a miss.
+    """
     cites = [c.get("text", "") for c in result.get("citations", [])]
-    ranks = [i for i, text in enumerate(cites, start=1) if supports(text, evidence)]
-    first = ranks[0] if ranks else None
     abstained = bool(result.get("abstained"))
-    out = {
-        "answerable": answerable,
+    out: dict = {
+        "scored": has_gold(gold),
         "abstained": abstained,
         "cite_lengths": [len(t) for t in cites],
         "latency_ms": result.get("latency_ms", result.get("timings_ms", {}).get("total")),
     }
-    if answerable:
-        out.update(
-            {
-                "hit@1": first == 1,
-                "hit@3": first is not None and first <= 3,
-                "hit@5": first is not None and first <= 5,
-                "rr": 1.0 / first if first else 0.0,
-                "correct": (not abstained) and has_keys(result.get("answer", ""), gold.get("answer_keys") or []),
-                "cites_supporting": len(ranks),
-                "cites": len(cites),
-            }
-        )
+    if not out["scored"]:
+        return out
+    evidence = gold.get("evidence") or []
+    keys = gold.get("answer_keys") or []
+    answerable = bool(gold.get("answerable", bool(evidence or keys)))
+    out["answerable"] = answerable
+    if not answerable:
+        out["verdict"] = "error" if "error" in result else ("ok" if abstained else "answered")
+        return out
+    ranks = [i for i, text in enumerate(cites, start=1) if supports(text, evidence)]
+    first = ranks[0] if ranks else None
+    correct = not abstained and "error" not in result and has_keys(result.get("answer", ""), keys)
+    out.update(
+        {
+            "rank": first,
+            "hit@1": first == 1,
+            "hit@3": first is not None and first <= 3,
+            "hit@5": first is not None and first <= 5,
+            "rr": 1.0 / first if first else 0.0,
+            "correct": correct,
+            "cites_supporting": len(ranks),
+            "cites": len(cites),
+            "verdict": _verdict(result, abstained, correct),
+        }
+    )
     return out
+
+
+def _verdict(result: dict, abstained: bool, correct: bool) -> str:
+    if "error" in result:
+        return "error"
+    if abstained:
+        return "abstained"
+    return "ok" if correct else "wrong"
 
 
 def _mean(values: Iterable[float]) -> float | None:
@@ -74,6 +132,7 @@ def _mean(values: Iterable[float]) -> float | None:
 
 
 def _pct(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile: the value at position int(q * n) of the sorted list."""
     if not values:
         return None
     values = sorted(values)
@@ -82,13 +141,15 @@ def _pct(values: list[float], q: float) -> float | None:
 
 def summarise(scores: list[dict]) -> dict:
     """Aggregate metrics over scored questions (None where nothing counts)."""
-    ans = [s for s in scores if s["answerable"]]
-    unans = [s for s in scores if not s["answerable"]]
+    ans = [s for s in scores if s.get("scored", True) and s.get("answerable")]
+    unans = [s for s in scores if s.get("scored", True) and s.get("answerable") is False]
     cited = sum(s["cites"] for s in ans)
     lengths = [n for s in scores for n in s["cite_lengths"]]
     latencies = [s["latency_ms"] for s in scores if s.get("latency_ms") is not None]
     return {
         "n": len(scores),
+        "answerable": len(ans),
+        "unanswerable": len(unans),
         "hit@1": _mean(s["hit@1"] for s in ans),
         "hit@3": _mean(s["hit@3"] for s in ans),
         "hit@5": _mean(s["hit@5"] for s in ans),
@@ -101,3 +162,51 @@ def summarise(scores: list[dict]) -> dict:
         "latency_p50_ms": _pct(latencies, 0.5),
         "latency_p95_ms": _pct(latencies, 0.95),
     }
+
+
+def breakdown(golds: Sequence[dict], scores: Sequence[dict], field: str) -> dict[str, dict]:
+    """`summarise` per value of a question field (e.g. "lang", "kind"), sorted by value.
+
+    Questions without the field are left out of the breakdown.
+
+    >>> a = {"scored": True, "answerable": False, "abstained": True, "cite_lengths": [], "latency_ms": 1.0}
+    >>> b = {**a, "abstained": False}
+    >>> {k: v["abstain_recall"] for k, v in breakdown([{"lang": "zh"}, {"lang": "en"}], [a, b], "lang").items()}
+    {'en': 0.0, 'zh': 1.0}
+    """
+    groups: dict[str, list[dict]] = {}
+    for gold, s in zip(golds, scores, strict=True):
+        value = gold.get(field)
+        if isinstance(value, str) and value:
+            groups.setdefault(value, []).append(s)
+    return {value: summarise(groups[value]) for value in sorted(groups)}
+
+
+# Threshold flags: (metric, direction). "min" fails below the bound, "max" above it.
+THRESHOLDS = {
+    "min_hit1": ("hit@1", "min"),
+    "min_answer": ("answer_acc", "min"),
+    "min_abstain": ("abstain_recall", "min"),
+    "max_false_abstain": ("false_abstain", "max"),
+}
+
+
+def missed_thresholds(summary: dict, bounds: dict[str, float | None]) -> list[str]:
+    """One message per bound the summary misses; a metric nobody measured misses too.
+
+    >>> missed_thresholds({"hit@1": 0.8, "false_abstain": 0.1}, {"min_hit1": 0.85, "max_false_abstain": 0.2})
+    ['hit@1 = 0.800 is below the minimum 0.850']
+    """
+    out = []
+    for flag, bound in bounds.items():
+        if bound is None:
+            continue
+        metric, direction = THRESHOLDS[flag]
+        value = summary.get(metric)
+        if value is None:
+            out.append(f"{metric} was not measured (no questions it applies to), so --{flag.replace('_', '-')} fails")
+        elif direction == "min" and value < bound:
+            out.append(f"{metric} = {value:.3f} is below the minimum {bound:.3f}")
+        elif direction == "max" and value > bound:
+            out.append(f"{metric} = {value:.3f} is above the maximum {bound:.3f}")
+    return out

