@@ -24,11 +24,12 @@ from .retrieval import Retrieval
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
-# Calibrated on eval/questions.jsonl (see eval/README.md): the best sentence's
-# cosine below this means the article does not answer the question. English
-# questions over Chinese text score lower across the board, hence the offset.
+# Calibrated on eval/questions.jsonl with `python -m eval.calibrate`: the best
+# sentence's cosine below this means the article does not answer the question.
+# English questions over Chinese text score lower across the board, hence the
+# offset (their vector includes the Chinese words they translate to).
 ABSTAIN_BELOW = 0.87
-EN_OFFSET = 0.095
+EN_OFFSET = 0.022
 MARGIN = 0.05  # further sentences must score within this of the best
 REDUNDANT = 0.93  # sentence-vector cosine above which two sentences say the same
 NOT_SAID = {
