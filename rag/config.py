@@ -46,10 +46,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""  # "user:password" turns on login
-    llm_base_url: str = ""
+    llm_base_url: str = ""  # an OpenAI-compatible server; empty: extractive answers (rag/generate.py)
     llm_model: str = ""
-    llm_api_key: str = ""
-    llm_timeout_s: float = 20.0
+    llm_api_key: str = field(default="", repr=False)  # hosted APIs; local servers need none. Never printed
+    llm_timeout_s: float = 20.0  # to connect, and for each read (a plain reply must arrive whole within it)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -79,6 +79,10 @@ class Settings:
                 raise InputError(f"RAG_{name.upper()} must be a positive number")
         if self.chunk_min > self.chunk_size:
             raise InputError("RAG_CHUNK_MIN must not exceed RAG_CHUNK_SIZE")
+        if bool(self.llm_base_url) != bool(self.llm_model):
+            raise InputError("Set both RAG_LLM_BASE_URL and RAG_LLM_MODEL to use a language model, or neither.")
+        if self.llm_timeout_s <= 0:
+            raise InputError("RAG_LLM_TIMEOUT_S must be a positive number of seconds")
 
 
 def _convert(name: str, raw: str, kind: str) -> object:

@@ -16,12 +16,13 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from .answer import Policy, compose
 from .config import Settings
 from .embedding import Embedder, load_embedder
 from .errors import InputError, RagError
+from .generate import LLMAnswerer
 from .indexing import open_index
 from .records import Answer
 from .retrieval import Retriever
@@ -80,6 +81,8 @@ class Pipeline:
         self.embedder = embedder
         self.policy = Policy(top_k=settings.top_k, abstain_below=settings.abstain_threshold or Policy.abstain_below)
         self._lock = threading.Lock()
+        # the optional generating model (issue 5); None: every answer is extractive
+        self.llm = LLMAnswerer(settings, embedder.embed_queries) if settings.llm_base_url else None
         self._use(index)
 
     @classmethod
@@ -114,14 +117,23 @@ class Pipeline:
         return True
 
     def ask(self, question: object, history: Sequence[Turn] = ()) -> Answer:
+        """The finished answer; a configured model is asked for one complete reply."""
+        *_, answer = self.ask_stream(question, history, stream=False)
+        return answer
+
+    def ask_stream(self, question: object, history: Sequence[Turn] = (), stream: bool = True) -> Iterator[str | Answer]:
+        """Pieces of the model's reply as they arrive (none for an extractive
+        answer, or when not `stream`), then the final `Answer`."""
         t0 = time.perf_counter()
         text = clean_question(question, self.settings.max_question_chars)
         self.refresh()
         retriever = self.retriever
         found = retriever.search(contextual_query(text, history), text)
         answer = compose(text, found, retriever.index.sentence_views[0], self.policy)
-        timings = {**found.timings_ms, "total": round((time.perf_counter() - t0) * 1000, 3)}
-        return Answer(**{**answer.__dict__, "timings_ms": timings})
+        if self.llm is not None:  # the extractive answer is its fallback
+            answer = yield from self.llm.answer(found, answer, history, retriever.index.sentence_views[0], stream)
+        timings = {**found.timings_ms, **answer.timings_ms, "total": round((time.perf_counter() - t0) * 1000, 3)}
+        yield Answer(**{**answer.__dict__, "timings_ms": timings})
 
     def describe(self) -> dict:
         """What the index holds, for a status line."""

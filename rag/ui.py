@@ -53,6 +53,7 @@ EXAMPLES = [
 CONCURRENCY = 16  # parallel answers; the pipeline is shared and thread-safe
 STREAM_STEPS = 16  # pieces an answer is streamed in
 STREAM_DELAY_S = 0.01  # between pieces: visibly streams, all in about 0.2 s
+LIVE_EVERY_S = 0.05  # a generated answer's tokens: at most 20 updates a second
 SHOWN_QUESTION_CHARS = 400  # a huge question is echoed shortened
 KEPT_TURNS = 20  # conversation handed to the pipeline (it reads the last question)
 EMPTY_PANEL = (
@@ -176,15 +177,24 @@ def build_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
     def respond(question: str, chat: list, turns: list) -> Iterator[tuple]:
         chat = [*chat, {"role": "user", "content": chat_text(_shorten(question or ""))}]
         yield "", [*chat, {"role": "assistant", "content": "…"}], gr.skip(), gr.skip(), gr.skip()
+        shown, answer, last = "", None, 0.0
         try:
-            answer = pipeline.ask(question, _history(turns))
+            for item in pipeline.ask_stream(question, _history(turns)):  # a model's tokens, then the Answer
+                if isinstance(item, Answer):
+                    answer = item
+                    continue
+                shown += item
+                if time.monotonic() - last >= LIVE_EVERY_S:
+                    last = time.monotonic()
+                    yield gr.skip(), [*chat, {"role": "assistant", "content": chat_text(shown)}], *(gr.skip(),) * 3
         except Exception as e:  # any failure becomes a message; the app keeps serving
             if not isinstance(e, RagError):
                 log.exception("answering %r failed", _shorten(question or "", 80))
             yield gr.skip(), [*chat, {"role": "assistant", "content": _error_text(e)}], EMPTY_PANEL, turns, gr.skip()
             return
         lead = _notice_md(answer)
-        for piece in stream_pieces(answer.answer):
+        # streamed tokens are replaced by the final text (markers fixed, or the fallback) at once
+        for piece in [answer.answer] if shown else stream_pieces(answer.answer):
             yield gr.skip(), [*chat, {"role": "assistant", "content": lead + chat_text(piece)}], *(gr.skip(),) * 3
             time.sleep(STREAM_DELAY_S)
         said = [{"role": "user", "content": answer.question}, {"role": "assistant", "content": answer.answer}]

