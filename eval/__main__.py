@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
 
+from rag.cli import report_errors
 from rag.config import REPO, Settings
-from rag.errors import RagError
 
 from .metrics import THRESHOLDS, missed_thresholds
 
@@ -60,20 +59,7 @@ def report_stem(questions: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
-    try:
-        return run(args, "python -m eval " + shlex.join(argv))
-    except RagError as e:
-        hint = f"\n{e.hint}" if e.hint else ""
-        print(f"error: {e}{hint}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        if os.environ.get("RAG_DEBUG"):
-            raise
-        print(f"error: unexpected {type(e).__name__}: {e} (set RAG_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
+    return report_errors(lambda: run(args, "python -m eval " + shlex.join(argv)))
 
 
 def run(args: argparse.Namespace, command: str) -> int:

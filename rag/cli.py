@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .config import Settings
@@ -58,15 +58,24 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = parser().parse_args(argv)
+    return report_errors(lambda: dispatch(args))
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.command == "build":
+        return run_build(settings)
+    if args.command == "prepare":
+        return run_prepare(settings)
+    if args.command == "chat":
+        return run_chat(settings)
+    return run_ask(settings, args)
+
+
+def report_errors(action: Callable[[], int]) -> int:
+    """Run a command; turn errors into one line on stderr and an exit code."""
     try:
-        settings = settings_from(args)
-        if args.command == "build":
-            return run_build(settings)
-        if args.command == "prepare":
-            return run_prepare(settings)
-        if args.command == "chat":
-            return run_chat(settings)
-        return run_ask(settings, args)
+        return action()
     except RagError as e:
         hint = f"\n{e.hint}" if e.hint else ""
         print(f"error: {e}{hint}", file=sys.stderr)
