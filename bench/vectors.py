@@ -95,7 +95,8 @@ def dense_compare(flat, hnsw, queries: np.ndarray) -> dict:
 
 def bounded_hnsw(flat, budget_s: float, batch: int = 100_000) -> tuple[object, dict]:
     """The store's HNSW (`rag.store.dense_index`) over the flat index's vectors, added in
-    batches; stops when the next batch would overrun `budget_s`. (index or None, timings)."""
+    batches; stops when the next batch would likely overrun `budget_s` (judged by the last
+    batch; the first always runs). Returns (the index, or None when stopped; timings)."""
     import faiss
 
     from rag.store import HNSW_EF_CONSTRUCTION, HNSW_M, dense_index
@@ -105,12 +106,14 @@ def bounded_hnsw(flat, budget_s: float, batch: int = 100_000) -> tuple[object, d
     hnsw = dense_index(np.empty((0, dim), np.float32), hnsw_above=-1)
     info = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "budget_s": round(budget_s)}
     t0 = time.perf_counter()
+    last = 0.0  # seconds the previous batch took; inserts slow down as the graph grows
     for i in range(0, n, batch):
         spent = time.perf_counter() - t0
-        if i and spent / i * min(i + batch, n) > budget_s:  # the next batch would end past the budget
-            info.update(added=i, seconds=round(spent, 1), projected_s=round(spent / i * n))
+        if i and spent + 1.25 * last > budget_s:  # the next batch would likely end past the budget
+            info.update(added=i, seconds=round(spent, 1), projected_s=round(spent + last * (n - i) / batch))
             return None, info
         hnsw.add(np.ascontiguousarray(xb[i : i + batch]))
+        last = time.perf_counter() - t0 - spent
     info.update(added=n, seconds=round(time.perf_counter() - t0, 1))
     return hnsw, info
 
