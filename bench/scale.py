@@ -14,7 +14,7 @@ is synthetic (bench/README.md says why):
 - `--million`: the dense search step alone over 1M vectors, random unit
   vectors and derived ones, each HNSW build bounded by `--hnsw-budget-min`.
 
-    python -m bench.scale                                    # about an hour on 2 cores
+    python -m bench.scale                                    # ~30 minutes on 2 cores
     python -m bench.scale --real 0 --sizes 1000 10000 --million 0   # a few minutes
 
 >>> estimate_full_s(chunking_s=1.0, write_s=2.0, texts=500, texts_per_s=50.0)

@@ -44,9 +44,7 @@ class Retrieval:
 
     hits: list[Hit]
     sentences: list[ScoredSentence]
-    best_dense: float  # top chunk cosine
     best_sentence: float  # top sentence cosine to the question as asked (no bonuses)
-    coverage: float  # share of the question's words the corpus has (directly or translated)
     timings_ms: dict = field(default_factory=dict)
 
 
@@ -71,7 +69,8 @@ class Retriever:
         self._sentence_tokens: dict[int, frozenset[str]] = {}
 
     def search(self, query: str, question: str | None = None) -> Retrieval:
-        """Retrieve for `query`; `question` (default: the query) is what coverage is measured on."""
+        """Retrieve for `query` (the question, with the earlier turn it refers to);
+        `question` alone decides which kind of fact is sought."""
         t: dict[str, float] = {}
         clock = time.perf_counter()
         tokens = tokenize(query)
@@ -101,9 +100,7 @@ class Retriever:
         return Retrieval(
             hits=hits,
             sentences=sentences,
-            best_dense=max((h.dense for h in hits), default=0.0),
             best_sentence=self._best_cosine(qvec, sentences),
-            coverage=self.coverage(tokenize(question) if question is not None else tokens),
             timings_ms=t,
         )
 
@@ -174,12 +171,6 @@ class Retriever:
         """Corpus words the English tokens translate to, once each."""
         out = [z for t in tokens if is_latin(t) for z in translate(t, self.index.lexicon)]
         return list(dict.fromkeys(out))
-
-    def coverage(self, tokens: list[str]) -> float:
-        if not tokens:
-            return 1.0
-        found = [t in self.index.vocabulary or bool(is_latin(t) and translate(t, self.index.lexicon)) for t in tokens]
-        return sum(found) / len(tokens)
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:
