@@ -13,7 +13,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = REPO / "eval" / "questions.jsonl"
-HELDOUT = REPO / "eval" / "heldout.jsonl"
 SEED_NAME = "mrinank-sharma-letter.zh.txt"
 SHARED_SEEDS = Path("/work/shared/seeds")
 
@@ -131,15 +130,29 @@ def test_no_duplicate_questions():
         seen[key] = q["id"]
 
 
-def test_no_overlap_with_heldout():
+HELDOUT_FILES = sorted((REPO / "eval").glob("heldout*.jsonl"))
+
+
+@pytest.mark.parametrize("path", HELDOUT_FILES, ids=[p.name for p in HELDOUT_FILES])
+def test_no_overlap_with_heldout(path):
     """Dev questions must not repeat a held-out question word for word."""
-    if not HELDOUT.is_file():
-        pytest.skip("no eval/heldout.jsonl")
     held = {
-        _norm(json.loads(line)["question"]) for line in HELDOUT.read_text(encoding="utf-8").splitlines() if line.strip()
+        _norm(json.loads(line)["question"]) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     }
     clashes = [q["id"] for q in ITEMS if _norm(q["question"]) in held]
-    assert not clashes, f"questions also in heldout.jsonl: {clashes}"
+    assert not clashes, f"questions also in {path.name}: {clashes}"
+
+
+@pytest.mark.parametrize("path", HELDOUT_FILES, ids=[p.name for p in HELDOUT_FILES])
+def test_heldout_gold_is_verbatim_in_seed(path):
+    """A held-out set is scored like ours: its gold must match the article."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        assert q["answerable"] == bool(q["evidence"]) == bool(q["answer_keys"]), q["id"]
+        for ev in q["evidence"]:
+            assert ev in SEED, f"{path.name} {q['id']}: evidence not in the article: {ev!r}"
+        for group in q["answer_keys"]:
+            assert any(k in SEED for k in group), f"{path.name} {q['id']}: no key of {group} in the article"
 
 
 @pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
