@@ -55,7 +55,7 @@ class Policy:
 def should_abstain(question: str, lang: str, found: Retrieval, policy: Policy) -> bool:
     """Too far from every sentence, or asking for a kind of fact none of the best has."""
     threshold = policy.abstain_below - (EN_OFFSET if lang == "en" else 0.0)
-    if not found.sentences or found.best_sentence < threshold:
+    if not found.sentences or (found.best_sentence < threshold and not found.words_all_found):
         return True
     kind = expected_type(question)
     return (

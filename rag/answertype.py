@@ -22,8 +22,8 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
     (
         "money",
         re.compile(
-            r"valuation|salary|\bpaid\b|\bearn|\bworth\b|how much money|\brevenue|估值|薪水|工资|年薪|"
-            r"收入|市值|多少钱|融资",
+            r"valuation|salary|\bpaid\b|\bearn|\bworth\b|how much money|\brevenue|severance|compensation|"
+            r"\bbonus|估值|薪水|工资|年薪|收入|市值|多少钱|融资|补偿|赔偿|奖金|期权",
             _I,
         ),
     ),
@@ -36,6 +36,15 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
         ),
     ),
     ("birth", re.compile(r"\bborn\b|nationality|where (?:is|was) he from|哪国人|国籍|出生|籍贯|老家", _I)),
+    ("year", re.compile(r"\b(?:what|which) year\b|哪一?年|什么年份|年份", _I)),
+    (
+        "people",
+        re.compile(
+            r"how many (?:people|persons|researchers|employees|members|staff|followers|likes|users|colleagues)|"
+            r"多少人|几个人|几人|几位|几名|多少名|多少位|多少员工|点赞",
+            _I,
+        ),
+    ),
     ("date", re.compile(r"\bwhen\b|what date|which day|哪一?天|什么时候|何时|几月|几号|哪一?年", _I)),
     (
         "number",
@@ -47,6 +56,9 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
 # but never alone makes the pipeline abstain.
 SOFT_TYPES = frozenset({"reason"})
 _NUM = r"\d|[两二三四五六七八九十百千万亿]"
+# A count: a numeral that is not part of a date ("2 月 9 日") and not the
+# article-like 一 ("一家公司") or 两者 ("both").
+_COUNT = r"(?<![\d.])\d+(?!\s*[月日号.\d])|两(?!者)|[二三四五六七八九十百千万亿](?![月日号])"
 ANSWER_TYPES: dict[str, re.Pattern] = {
     "age": re.compile(r"\d+\s*岁|years? old|年龄|年纪|aged \d", _I),
     "money": re.compile(rf"(?:{_NUM})\s*(?:元|美元|亿|万|刀)|\$\s?\d|dollar|估值|薪|收入", _I),
@@ -57,7 +69,9 @@ ANSWER_TYPES: dict[str, re.Pattern] = {
         r"june|july|august|september|october|november|december|昨天|今天|近日|最近|如今",
         _I,
     ),
-    "number": re.compile(_NUM),
+    "year": re.compile(r"\b(?:19|20)\d\d\b|(?:19|20)\d\d\s*年|去年|今年|前年|年前"),
+    "people": re.compile(r"(?:\d+|[两二三四五六七八九十百千万多数几])\s*(?:位|名|个人|人)", _I),
+    "number": re.compile(_COUNT),
     "reason": re.compile(r"原因|因为|由于|之所以|因此|所以|缘由|because|reason", _I),
 }
 

@@ -32,6 +32,7 @@ LEX_WEIGHT = 0.03
 # A sentence holding the kind of fact the question asks for (a date for
 # "when", a cause for "why": see rag.answertype) gains this much.
 TYPE_BONUS = 0.02
+ALL_FOUND_IN = 4  # best sentences searched for every word of the question
 # Tried on eval/questions.jsonl and left out, as they did not help: adding the
 # chunk's cosine or fused rank, a hubness penalty (similarity to the corpus
 # centroid), a short-sentence penalty, and the mean instead of the max over
@@ -45,6 +46,10 @@ class Retrieval:
     hits: list[Hit]
     sentences: list[ScoredSentence]
     best_sentence: float  # top sentence cosine to the question as asked (no bonuses)
+    # One of the best sentences holds every word of the question (or a
+    # translation of it): the article speaks of exactly this, however low the
+    # cosine of a terse question ("Who are Harsh Mehta and Behnam Neyshabur?").
+    words_all_found: bool = False
     timings_ms: dict = field(default_factory=dict)
 
 
@@ -101,6 +106,7 @@ class Retriever:
             hits=hits,
             sentences=sentences,
             best_sentence=self._best_cosine(qvec, sentences),
+            words_all_found=self._all_found(tokenize(question) if question else tokens, sentences[:ALL_FOUND_IN]),
             timings_ms=t,
         )
 
@@ -135,9 +141,7 @@ class Retriever:
     def _lexical(self, row: int, weights: dict[str, float]) -> float:
         if not weights:
             return 0.0
-        words = self._sentence_tokens.get(row)
-        if words is None:
-            words = self._sentence_tokens[row] = frozenset(tokenize(self.index.sentences[row].text))
+        words = self._tokens(row)
         return sum(w for t, w in weights.items() if t in words) / sum(weights.values())
 
     def _sentences(
@@ -159,6 +163,24 @@ class Retriever:
             score = dense_w * sim + bonus + lex_w * self._lexical(row, weights)
             out.append(ScoredSentence(self.index.sentences[row], hit.chunk, score, row))
         return sorted(out, key=lambda s: -s.score)
+
+    def _all_found(self, tokens: list[str], sentences: list[ScoredSentence]) -> bool:
+        """Some sentence holds each of at least two distinct question words."""
+        words = list(dict.fromkeys(tokens))
+        if len(words) < 2:
+            return False
+        forms = [[w, *(self.translations([w]) if is_latin(w) else [])] for w in words]
+        for s in sentences:
+            have = self._tokens(s.row)
+            if all(any(f in have for f in alts) for alts in forms):
+                return True
+        return False
+
+    def _tokens(self, row: int) -> frozenset[str]:
+        words = self._sentence_tokens.get(row)
+        if words is None:
+            words = self._sentence_tokens[row] = frozenset(tokenize(self.index.sentences[row].text))
+        return words
 
     def _position(self, hit: Hit) -> int:
         return self._positions[hit.chunk.id]

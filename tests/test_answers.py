@@ -28,7 +28,16 @@ FIRST_PASSAGE = [
     ("哪家媒体报道了其他研究人员的离职?", "Business Insider"),
     ("What did he research about AI sycophancy?", "谄媚"),
 ]
-UNANSWERABLE = ["What is his favourite food?", "他有几个孩子?", "How tall is Mount Everest?", "红烧肉怎么做?"]
+UNANSWERABLE = [
+    "What is his favourite food?",
+    "他有几个孩子?",
+    "How tall is Mount Everest?",
+    "红烧肉怎么做?",
+    # in the article's domain, but asking for a kind of fact it does not hold:
+    "In which year was Anthropic founded?",  # a year: the article has dates and durations only
+    "他的团队有多少人？",  # a head count
+    "How many likes did his X post get?",
+]
 
 
 @pytest.mark.parametrize(("question", "passage"), FIRST_PASSAGE)
@@ -37,6 +46,14 @@ def test_hybrid_retrieval_puts_the_right_passage_first(pipeline, question: str, 
     assert not answer.abstained, answer.answer
     assert passage in answer.citations[0].text, [c.quote for c in answer.citations]
     assert f"[{answer.citations[0].n}]" in answer.answer
+
+
+def test_a_terse_question_whose_words_are_all_in_one_sentence_is_answered(pipeline) -> None:
+    # Names alone embed far from any sentence; finding them all together is
+    # enough to answer rather than abstain.
+    answer = pipeline.ask("Who are Harsh Mehta and Behnam Neyshabur?")
+    assert not answer.abstained
+    assert "Behnam Neyshabur" in answer.citations[0].quote
 
 
 def test_why_did_he_leave_cites_his_reasons(pipeline) -> None:

@@ -1,0 +1,50 @@
+"""Answer types: which fact a question asks for, and whether a sentence holds one.
+
+Pure functions, checked by hand on the article's own sentences; the pipeline
+tests check that they make real questions abstain.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answertype import expected_type, has_type
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("In what year did he leave Anthropic?", "year"),
+        ("Anthropic 是哪一年成立的？", "year"),
+        ("When did he announce his departure?", "date"),
+        ("How many people were on his team?", "people"),
+        ("他那条帖子有多少人点赞？", "people"),
+        ("How many years did he spend at the company?", "number"),
+        ("他有几个孩子?", "number"),
+        ("Anthropic 给了他多少离职补偿？", "money"),
+        ("What severance did he get?", "money"),
+        ("why did he leave?", "reason"),
+        ("What did he research?", None),
+    ],
+)
+def test_expected_type(question: str, kind: str | None) -> None:
+    assert expected_type(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "holds"),
+    [
+        ("year", "两年前,他刚结束博士学业,来到旧金山", True),  # relative, but a year
+        ("year", "已于 2 月 9 日正式离职", False),
+        ("year", "回顾了自己在 Anthropic 的两年历程", False),  # a duration, not a year
+        ("people", "包括 Harsh Mehta 和 Behnam Neyshabur 在内的多位研究人员", True),
+        ("people", "一位高级安全负责人主动离开", False),  # 一位: "a", not a count
+        ("number", "回顾了自己在 Anthropic 的两年历程", True),
+        ("number", "已于 2 月 9 日正式离职", False),  # a date is not a count
+        ("number", "也没有投身另一家 AI 公司", False),
+        ("number", "如果两者失衡,技术就可能失去方向", False),  # 两者: "both"
+        ("date", "已于 2 月 9 日正式离职", True),
+    ],
+)
+def test_has_type(kind: str, text: str, holds: bool) -> None:
+    assert has_type(kind, text) is holds
