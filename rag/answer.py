@@ -66,7 +66,8 @@ def should_abstain(question: str, lang: str, found: Retrieval, policy: Policy) -
 
 
 def select(found: Retrieval, vectors: np.ndarray, policy: Policy) -> list[ScoredSentence]:
-    """The best sentence, plus close runners-up that add something new."""
+    """The best sentence, plus close runners-up that add something new, each
+    with the sentence that carries it on (see `continues`)."""
     ranked = found.sentences
     best = ranked[0].score
     chosen: list[ScoredSentence] = []
@@ -76,7 +77,33 @@ def select(found: Retrieval, vectors: np.ndarray, policy: Policy) -> list[Scored
         if any(_same(cand, c, vectors) for c in chosen):
             continue
         chosen.append(cand)
-    return chosen
+    by_row = {s.row: s for s in ranked if s.row >= 0}
+    rows = {c.row for c in chosen}
+    follow = [by_row[c.row + 1] for c in chosen if c.row + 1 not in rows and continues(c, by_row.get(c.row + 1))]
+    return chosen + follow
+
+
+# A sentence that opens by pointing back ("它会不会…", "诗中有一句话:"), or
+# follows one that ends in a colon, is the rest of that sentence's point:
+# "which line does it quote?" is answered by the line, not by "he attached
+# a poem".
+_CARRIES_ON = re.compile(r"^[「“\"]?(?:它|它们|诗中|其中|即|也就是说|换句话说|具体来说|例如|比如)")
+_OPENS = re.compile(r"[:：]\s*$")  # not "?": the article's questions are rhetorical
+
+
+def continues(first: ScoredSentence, nxt: ScoredSentence | None) -> bool:
+    """`nxt` follows `first` in its chunk and carries its point on.
+
+    >>> from rag.records import Chunk, Sentence
+    >>> ch = Chunk("c", "a.txt", "", 1, 0, 20, "他附上了一首诗。诗中有一句话。或许如此。")
+    >>> a, b, c = (ScoredSentence(Sentence("c", "a.txt", "", 1, i, j, ch.text[i:j]), ch, 0.9, r)
+    ...            for r, (i, j) in enumerate(((0, 8), (8, 15), (15, 20))))
+    >>> continues(a, b), continues(b, c)
+    (True, False)
+    """
+    if nxt is None or nxt.chunk.id != first.chunk.id or nxt.sentence.start < first.sentence.end:
+        return False
+    return bool(_OPENS.search(first.sentence.text) or _CARRIES_ON.match(nxt.sentence.text))
 
 
 def _same(a: ScoredSentence, b: ScoredSentence, vectors: np.ndarray) -> bool:

@@ -56,6 +56,14 @@ def test_a_terse_question_whose_words_are_all_in_one_sentence_is_answered(pipeli
     assert "Behnam Neyshabur" in answer.citations[0].quote
 
 
+def test_the_sentence_that_carries_the_point_on_is_quoted_with_it(pipeline) -> None:
+    # "诗中有一句话:" follows the sentence about the poem; the line itself is the answer.
+    answer = pipeline.ask("Which line of the poem does the article quote?")
+    assert not answer.abstained
+    assert "有一条你追随的线" in answer.answer
+    assert any("有一条你追随的线" in c.quote for c in answer.citations)
+
+
 def test_why_did_he_leave_cites_his_reasons(pipeline) -> None:
     answer = pipeline.ask("why did he leave?")
     assert answer.answer.startswith("The article says")
