@@ -64,6 +64,12 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
 
 class Retriever:
     def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int = 8, mode: str = "hybrid") -> None:
+        # One query over a small flat index is fastest on one thread; FAISS's
+        # default OpenMP team also spins after each search and starves the next
+        # query embedding of both cores (bench/README.md: 2-4x on either side).
+        import faiss  # here, like rag.store: importing this module stays cheap
+
+        faiss.omp_set_num_threads(1)
         self.index = index
         self.mode = mode  # "hybrid", or "dense" / "bm25" alone
         self.embedder = embedder
