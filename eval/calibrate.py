@@ -1,8 +1,10 @@
 """Calibrate the abstention threshold on a question set (default: ours).
 
 For each language it prints the best-sentence cosine of answerable and
-unanswerable questions, and the highest threshold that keeps false
-abstentions at or under `--max-false` (answer-type checks come on top).
+unanswerable questions, the highest threshold that keeps false abstentions
+at or under `--max-false` by cosine alone, and what the pipeline's whole rule
+(`rag.answer.should_abstain`: that threshold, the answer-type checks and the
+every-word override) decides at the current setting.
 
     python -m eval.calibrate --questions eval/questions.jsonl --max-false 0.05
 """
@@ -13,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rag.answer import should_abstain
 from rag.config import Settings
 from rag.pipeline import Pipeline, clean_question, contextual_query
 
@@ -24,12 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder", default=None)
     args = ap.parse_args(argv)
     pipe = Pipeline.load(Settings.from_env(embedder=args.embedder))
-    rows = []
+    rows, whole = [], []
     for line in args.questions.read_text(encoding="utf-8").splitlines():
         q = json.loads(line)
         text = clean_question(q["question"], pipe.settings.max_question_chars)
         found = pipe.retriever.search(contextual_query(text, q.get("history", [])), text)
         rows.append((q["lang"], bool(q["answerable"]), found.best_sentence))
+        whole.append((q["lang"], bool(q["answerable"]), should_abstain(text, q["lang"], found, pipe.policy)))
     for lang in sorted({r[0] for r in rows}):
         ans = sorted(s for ln, a, s in rows if ln == lang and a)
         unans = sorted(s for ln, a, s in rows if ln == lang and not a)
@@ -44,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{lang}: threshold {threshold:.3f} abstains on {caught}/{len(unans)} unanswerable, "
             f"{allowed}/{len(ans)} answerable"
         )
+        caught = sum(ab for ln, a, ab in whole if ln == lang and not a)
+        false = sum(ab for ln, a, ab in whole if ln == lang and a)
+        print(f"{lang}: the current rule abstains on {caught}/{len(unans)} unanswerable, {false}/{len(ans)} answerable")
     return 0
 
 
