@@ -20,7 +20,12 @@ STOP_EN = frozenset(
     "a an the and or but of to in on at for with by from as is are was were be been being do does did "
     "what which who whom whose why how when where that this these those it its he his him she her they "
     "them their we our you your i me my not no yes can could would should will about into than then so "
-    "there here has have had any some says say said tell does article letter".split()
+    "there here has have had any some says say said tell does article letter "
+    # Light verbs and adverbs: no topic of their own, and their dictionary
+    # glosses are noise ("going" → 工作, 情况) that pulls an off-topic question
+    # ("Is it going to snow in Toronto?") towards the article.
+    "going go goes get gets got like make makes want wants take takes come comes give gives put let "
+    "thing things also just really very well even still now ever".split()
 )
 STOP_ZH = frozenset(
     "的 了 是 在 和 与 及 也 都 就 而 或 把 被 让 对 从 这 那 之 其 他 她 它 他们 我们 你 我 吗 呢 吧 啊 "
