@@ -19,6 +19,7 @@ from .chunking import chunk_documents, sentence_views
 from .config import Settings
 from .embedding import Embedder
 from .errors import IndexMissing, IndexStale
+from .offtopic import background_questions
 from .seeds import load_seeds, seed_hashes
 from .store import IndexData, build_lock, check_fresh, chunker_settings, load_index, read_manifest, write_index
 
@@ -53,7 +54,10 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         "seeds": {d.source: d.sha256 for d in docs},
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    write_index(settings.index_dir, chunks, sentences, vecs[: len(chunks)], sentence_vecs, meta, settings.hnsw_above)
+    background = embedder.embed_queries(background_questions())
+    write_index(
+        settings.index_dir, chunks, sentences, vecs[: len(chunks)], sentence_vecs, meta, settings.hnsw_above, background
+    )
     return BuildSummary(len(docs), len(chunks), len(sentences), embedder.family, time.perf_counter() - t0)
 
 

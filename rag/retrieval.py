@@ -21,6 +21,7 @@ from .answertype import expected_type, has_type
 from .embedding import Embedder
 from .lexical import is_latin, tokenize
 from .lexicon import translate
+from .offtopic import closest_background
 from .records import Hit, ScoredSentence
 from .store import IndexData
 
@@ -50,6 +51,8 @@ class Retrieval:
     # translation of it): the article speaks of exactly this, however low the
     # cosine of a terse question ("Who are Harsh Mehta and Behnam Neyshabur?").
     words_all_found: bool = False
+    # Cosine of the nearest everyday question (rag.offtopic); -1 with none.
+    background: float = -1.0
     timings_ms: dict = field(default_factory=dict)
 
 
@@ -113,6 +116,7 @@ class Retriever:
             sentences=sentences,
             best_sentence=self._best_cosine(qvec, sentences),
             words_all_found=self._all_found(tokenize(question) if question else tokens, sentences[:ALL_FOUND_IN]),
+            background=closest_background(self.index.background, qvec),
             timings_ms=t,
         )
 

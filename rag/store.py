@@ -10,7 +10,9 @@ Files, none of them pickle:
   above `hnsw_above` chunks); `sentences.npy`: sentence vectors, one row
   of each per view (`chunking.sentence_views`);
 - `bm25/`: the `bm25s` index, saved without pickle;
-- `lexicon.json`: English words → corpus words (see `rag.lexicon`).
+- `lexicon.json`: English words → corpus words (see `rag.lexicon`);
+- `background.npy`: vectors of everyday questions, to tell an off-topic
+  question (see `rag.offtopic`).
 
 A build writes a temporary folder beside the index and renames it into place
 under a lock, so an interrupted build leaves the previous index usable and two
@@ -33,7 +35,7 @@ from .folders import folder_lock, sha256_file, swap_in, temp_folder
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 2  # 2: sentence vectors per view
+VERSION = 3  # 2: sentence vectors per view; 3: background question vectors
 HNSW_M = 32  # graph degree
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256  # stored in dense.faiss; recall@10 ≥ 0.97 at 100k chunks for < 1 ms (bench/README.md)
@@ -53,6 +55,7 @@ class IndexData:
     bm25: object  # bm25s.BM25
     lexicon: dict  # English word → Chinese corpus words
     vocabulary: frozenset  # BM25 tokens of the corpus
+    background: np.ndarray  # (questions, dim): everyday questions; see rag.offtopic
 
 
 def chunker_settings(settings: Settings) -> dict:
@@ -72,12 +75,17 @@ def write_index(
     sentence_vecs: np.ndarray,
     meta: dict,
     hnsw_above: int,
+    background_vecs: np.ndarray | None = None,
 ) -> Path:
-    """Write every file to a temporary folder, then swap it into place."""
+    """Write every file to a temporary folder, then swap it into place.
+    Without `background_vecs` the off-topic check has nothing to compare with."""
     tmp = temp_folder(index_dir)
     tmp.mkdir(parents=True)
+    if background_vecs is None:
+        background_vecs = np.zeros((0, chunk_vecs.shape[1]), dtype=np.float32)
     try:
         _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above)
+        np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=np.float32), allow_pickle=False)
         files = {
             p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
             for p in sorted(tmp.rglob("*"))
@@ -196,7 +204,7 @@ def verify_files(index_dir: Path, manifest: dict) -> None:
             raise IndexCorrupt(f"{path} is missing.")
         if path.stat().st_size != info.get("bytes") or sha256_file(path) != info.get("sha256"):
             raise IndexCorrupt(f"{path} is damaged or was edited (checksum mismatch).")
-    for required in ("chunks.json", "dense.faiss", "sentences.npy", "lexicon.json"):
+    for required in ("chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy"):
         if required not in manifest.get("files", {}):
             raise IndexCorrupt(f"The manifest in {index_dir} does not list {required}.")
 
@@ -239,4 +247,9 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
     lexicon = json.loads((index_dir / "lexicon.json").read_text(encoding="utf-8"))["words"]
     vocab = frozenset(bm25.vocab_dict)
-    return IndexData(index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab)
+    background = np.load(index_dir / "background.npy", allow_pickle=False)
+    if background.ndim != 2 or background.shape[1] != dense.d:
+        raise ValueError("background vectors do not match the manifest's dimension")
+    return IndexData(
+        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab, background
+    )

@@ -65,6 +65,20 @@ def test_the_sentence_that_carries_the_point_on_is_quoted_with_it(pipeline) -> N
     assert any("有一条你追随的线" in c.quote for c in answer.citations)
 
 
+@pytest.mark.parametrize("question", ["What's the weather going to be like in Berlin tomorrow?", "今天股市怎么样？"])
+def test_a_question_closer_to_everyday_ones_than_to_the_article_abstains(pipeline, question: str) -> None:
+    from dataclasses import replace
+
+    from rag.answer import compose
+
+    found = pipeline.retriever.search(question, question)
+    assert found.background - found.best_sentence > pipeline.policy.offtopic_margin
+    vectors = pipeline.index.sentence_views[0]
+    assert compose(question, found, vectors, pipeline.policy).abstained
+    # It is this check that abstains: without it the question would be answered.
+    assert not compose(question, found, vectors, replace(pipeline.policy, offtopic_margin=1.0)).abstained
+
+
 def test_why_did_he_leave_cites_his_reasons(pipeline) -> None:
     answer = pipeline.ask("why did he leave?")
     assert answer.answer.startswith("The article says")

@@ -165,8 +165,16 @@ def test_manifest_records_what_the_issue_asks(built: Settings, embedder) -> None
     assert m["model"] == {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": 384}
     assert m["chunker"]["chunk_size"] == built.chunk_size
     assert m["seeds"] == seed_hashes(built.seeds_dir)
-    assert {"chunks.json", "dense.faiss", "sentences.npy", "lexicon.json"} <= set(m["files"])
+    assert {"chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy"} <= set(m["files"])
     assert m["built_at"]
+
+
+def test_index_keeps_one_unit_vector_per_background_question(built: Settings) -> None:
+    from rag.offtopic import background_questions
+
+    background = load_index(built.index_dir).background
+    assert background.shape == (len(background_questions()), 384)
+    assert np.allclose(np.linalg.norm(background, axis=1), 1.0, atol=1e-3)
 
 
 def test_index_dir_copy_is_independent(built: Settings, tmp_path: Path, embedder) -> None:
