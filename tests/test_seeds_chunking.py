@@ -79,6 +79,22 @@ def test_bad_seed_files_name_the_file(tmp_path: Path, name: str, content: bytes,
     assert name in str(err.value)
 
 
+def test_unreadable_seed_file_names_the_file(tmp_path: Path, monkeypatch) -> None:
+    # Tests run as root here, so chmod cannot make a file unreadable: the read fails by hand.
+    (tmp_path / "locked.txt").write_text("正文。", encoding="utf-8")
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(SeedsError, match="cannot read \\(Permission denied\\)") as err:
+        load_seeds(tmp_path)
+    assert "locked.txt" in str(err.value)
+
+
 def test_empty_or_missing_seeds_folder(tmp_path: Path) -> None:
     with pytest.raises(SeedsError, match=r"holds no \.txt or \.md"):
         load_seeds(tmp_path)
