@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rag.answer import should_abstain
+from rag.answer import detect_lang, should_abstain
 from rag.config import Settings
 from rag.pipeline import Pipeline, clean_question, contextual_query
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         text = clean_question(q["question"], pipe.settings.max_question_chars)
         found = pipe.retriever.search(contextual_query(text, q.get("history", [])), text)
         rows.append((q["lang"], bool(q["answerable"]), found.best_sentence))
-        whole.append((q["lang"], bool(q["answerable"]), should_abstain(text, q["lang"], found, pipe.policy)))
+        whole.append((q["lang"], bool(q["answerable"]), should_abstain(text, detect_lang(text), found, pipe.policy)))
     for lang in sorted({r[0] for r in rows}):
         ans = sorted(s for ln, a, s in rows if ln == lang and a)
         unans = sorted(s for ln, a, s in rows if ln == lang and not a)

@@ -45,10 +45,10 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
             _I,
         ),
     ),
-    ("date", re.compile(r"\bwhen\b|what date|which day|哪一?天|什么时候|何时|几月|几号|哪一?年", _I)),
+    ("date", re.compile(r"\bwhen\b|what date|which day|哪一?天|什么时候|何时|几月|几号", _I)),
     (
         "number",
-        re.compile(r"how (?:many|much|tall|long|far|big|high)|多少|几个|几位|几名|几次|几年|多高|多长|多远", _I),
+        re.compile(r"how (?:many|much|tall|long|far|big|high)|多少|几个|几次|几年|多高|多长|多远", _I),
     ),
     ("reason", re.compile(r"\bwhy\b|\breasons?\b|为什么|为何|原因|怎么会", _I)),
 )

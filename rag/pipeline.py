@@ -77,6 +77,12 @@ def contextual_query(question: str, history: Sequence[Turn]) -> str:
 
 class Pipeline:
     def __init__(self, settings: Settings, embedder: Embedder, index: IndexData) -> None:
+        # Process-wide, once: one query over a small flat index is fastest on one
+        # thread, and FAISS's default OpenMP team spins after each search and
+        # starves the next query embedding of both cores (bench/README.md).
+        import faiss  # here, like rag.store: importing the package stays cheap
+
+        faiss.omp_set_num_threads(1)
         self.settings = settings
         self.embedder = embedder
         self.policy = Policy(top_k=settings.top_k, abstain_below=settings.abstain_threshold or Policy.abstain_below)

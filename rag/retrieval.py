@@ -67,12 +67,6 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
 
 class Retriever:
     def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int = 8, mode: str = "hybrid") -> None:
-        # One query over a small flat index is fastest on one thread; FAISS's
-        # default OpenMP team also spins after each search and starves the next
-        # query embedding of both cores (bench/README.md: 2-4x on either side).
-        import faiss  # here, like rag.store: importing this module stays cheap
-
-        faiss.omp_set_num_threads(1)
         self.index = index
         self.mode = mode  # "hybrid", or "dense" / "bm25" alone
         self.embedder = embedder
@@ -109,13 +103,15 @@ class Retriever:
             for r, (i, s) in enumerate(fused, start=1)
         ]
         clock = _lap(t, "fusion", clock)
-        sentences = self._sentences(qvec, hits, self._weights(expanded), expected_type(question or query))
+        sentences, best = self._sentences(qvec, hits, self._weights(expanded), expected_type(question or query))
         _lap(t, "sentences", clock)
         return Retrieval(
             hits=hits,
             sentences=sentences,
-            best_sentence=self._best_cosine(qvec, sentences),
-            words_all_found=self._all_found(tokenize(question) if question else tokens, sentences[:ALL_FOUND_IN]),
+            best_sentence=best,
+            words_all_found=self._all_found(
+                tokens if question in (None, query) else tokenize(question), sentences[:ALL_FOUND_IN]
+            ),
             background=closest_background(self.index.background, qvec),
             timings_ms=t,
         )
@@ -156,11 +152,12 @@ class Retriever:
 
     def _sentences(
         self, qvec: np.ndarray, hits: list[Hit], weights: dict[str, float], kind: str | None
-    ) -> list[ScoredSentence]:
+    ) -> tuple[list[ScoredSentence], float]:
+        """The sentences of the hits, best first, and the highest plain cosine among them."""
         by_chunk = {self._position(h): h for h in hits}
         rows = np.flatnonzero(np.isin(self.index.sentence_chunk, list(by_chunk)))
         if rows.size == 0:
-            return []
+            return [], 0.0
         sims = (self.index.sentence_views[:, rows] @ qvec).max(axis=0)  # best of the views
         # The baselines stay pure: dense-only ranks sentences by meaning alone,
         # BM25-only by shared words (meaning only breaks ties).
@@ -172,7 +169,7 @@ class Retriever:
             bonus = TYPE_BONUS if kind and has_type(kind, text) else 0.0
             score = dense_w * sim + bonus + lex_w * self._lexical(row, weights)
             out.append(ScoredSentence(self.index.sentences[row], hit.chunk, score, row))
-        return sorted(out, key=lambda s: -s.score)
+        return sorted(out, key=lambda s: -s.score), float(sims.max())
 
     def _all_found(self, tokens: list[str], sentences: list[ScoredSentence]) -> bool:
         """Some sentence holds each of at least two distinct question words."""
@@ -194,10 +191,6 @@ class Retriever:
 
     def _position(self, hit: Hit) -> int:
         return self._positions[hit.chunk.id]
-
-    def _best_cosine(self, qvec: np.ndarray, sentences: list[ScoredSentence]) -> float:
-        rows = [s.row for s in sentences]
-        return float((self.index.sentence_views[:, rows] @ qvec).max()) if rows else 0.0
 
     def translations(self, tokens: list[str]) -> list[str]:
         """Corpus words the English tokens translate to, once each."""
