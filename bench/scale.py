@@ -90,14 +90,15 @@ def base_vectors(index: Path | None, embedder, sample: int = 300) -> np.ndarray:
 
 def derived_build(n: int, tmp: Path, base: np.ndarray, embedder, hnsw_above: int) -> tuple[dict, Path, Path]:
     """The real chunker and store at `n` chunks, on derived vectors; timed per step."""
-    from datetime import UTC, datetime
 
     from bench.synthetic import write_corpus
     from bench.vectors import derived
     from rag.chunking import chunk_documents
     from rag.config import Settings
+    from rag.indexing import build_meta
+    from rag.offtopic import background_questions
     from rag.seeds import load_seeds
-    from rag.store import chunker_settings, write_index
+    from rag.store import write_index
 
     seeds, index = tmp / f"seeds-{n}", tmp / f"index-{n}"
     write_corpus(seeds, n)
@@ -108,15 +109,10 @@ def derived_build(n: int, tmp: Path, base: np.ndarray, embedder, hnsw_above: int
     rng = np.random.default_rng(n)
     chunk_vecs = derived(base, len(chunks), rng)
     sentence_vecs = derived(base, VIEWS * len(sentences), rng).reshape(VIEWS, len(sentences), -1)
-    meta = {
-        "model": {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": int(base.shape[1])},
-        "chunker": chunker_settings(Settings()),
-        "seeds": {d.source: d.sha256 for d in docs},
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "synthetic_vectors": True,
-    }
+    meta = {**build_meta(Settings(), embedder, docs, int(base.shape[1])), "synthetic_vectors": True}
+    background = embedder.embed_queries(background_questions())  # as the real build: the off-topic check runs
     t0 = time.perf_counter()
-    write_index(index, chunks, sentences, chunk_vecs, sentence_vecs, meta, hnsw_above)
+    write_index(index, chunks, sentences, chunk_vecs, sentence_vecs, meta, hnsw_above, background)
     write_s = time.perf_counter() - t0
     distinct = len({s.text for s in sentences}) / max(len(sentences), 1)
     return (

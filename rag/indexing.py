@@ -19,7 +19,7 @@ from .chunking import chunk_documents, sentence_views
 from .config import Settings
 from .embedding import Embedder
 from .errors import IndexMissing, IndexStale
-from .offtopic import background_questions
+from .offtopic import background_questions, background_sha256
 from .seeds import load_seeds, seed_hashes
 from .store import IndexData, build_lock, check_fresh, chunker_settings, load_index, read_manifest, write_index
 
@@ -48,17 +48,23 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     texts = [c.embed_text() for c in chunks] + [t for view in views for t in view]
     vecs = embedder.embed_passages(texts, progress)
     sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
-    meta = {
-        "model": {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": int(vecs.shape[1])},
-        "chunker": chunker_settings(settings),
-        "seeds": {d.source: d.sha256 for d in docs},
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    meta = build_meta(settings, embedder, docs, int(vecs.shape[1]))
     background = embedder.embed_queries(background_questions())
     write_index(
         settings.index_dir, chunks, sentences, vecs[: len(chunks)], sentence_vecs, meta, settings.hnsw_above, background
     )
     return BuildSummary(len(docs), len(chunks), len(sentences), embedder.family, time.perf_counter() - t0)
+
+
+def build_meta(settings: Settings, embedder: Embedder, docs: list, dim: int) -> dict:
+    """What the manifest records about the inputs of a build (rag.store.check_fresh reads it back)."""
+    return {
+        "model": {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": dim},
+        "chunker": chunker_settings(settings),
+        "seeds": {d.source: d.sha256 for d in docs},
+        "background": background_sha256(),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def open_index(settings: Settings, embedder: Embedder, say: Callable[[str], None] = print) -> IndexData:

@@ -20,6 +20,7 @@ by more than a margin is about something else.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +28,15 @@ import numpy as np
 BACKGROUND = Path(__file__).with_name("background.txt")
 
 
-def background_questions(path: Path = BACKGROUND) -> list[str]:
+def background_questions(path: Path | None = None) -> list[str]:
     """The everyday questions, without comments and blank lines."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = (path or BACKGROUND).read_text(encoding="utf-8").splitlines()
     return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def background_sha256(path: Path | None = None) -> str:
+    """What the index records, so an edited question list makes it stale."""
+    return hashlib.sha256((path or BACKGROUND).read_bytes()).hexdigest()
 
 
 def closest_background(vectors: np.ndarray, query: np.ndarray) -> float:

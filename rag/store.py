@@ -32,6 +32,7 @@ import numpy as np
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, IndexStale
 from .folders import folder_lock, sha256_file, swap_in, temp_folder
+from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
@@ -190,6 +191,8 @@ def check_fresh(manifest: dict, settings: Settings, seeds: dict[str, str], famil
         )
     if manifest.get("chunker") != chunker_settings(settings):
         raise IndexStale("The index was built with other chunking settings.")
+    if manifest.get("background") != background_sha256():
+        raise IndexStale("The everyday questions (rag/background.txt) changed since the index was built.")
     if manifest.get("seeds") != seeds:
         changed = sorted(set(seeds.items()) ^ set(manifest.get("seeds", {}).items()))
         names = sorted({name for name, _ in changed})

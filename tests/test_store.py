@@ -112,6 +112,18 @@ def test_other_model_or_chunking_is_stale(built: Settings, embedder) -> None:
         check_fresh(manifest, built.with_(chunk_size=400), seeds, embedder.family, embedder.fingerprint)
 
 
+def test_edited_background_questions_make_the_index_stale(built: Settings, embedder, tmp_path, monkeypatch) -> None:
+    import rag.offtopic
+
+    edited = tmp_path / "background.txt"
+    edited.write_text(rag.offtopic.BACKGROUND.read_text(encoding="utf-8") + "How long do cats live?\n", "utf-8")
+    manifest, seeds = read_manifest(built.index_dir), seed_hashes(built.seeds_dir)
+    check_fresh(manifest, built, seeds, embedder.family, embedder.fingerprint)
+    monkeypatch.setattr(rag.offtopic, "BACKGROUND", edited)
+    with pytest.raises(IndexStale, match="everyday questions"):
+        check_fresh(manifest, built, seeds, embedder.family, embedder.fingerprint)
+
+
 def _corrupt_truncate(index: Path) -> None:
     data = (index / "dense.faiss").read_bytes()
     (index / "dense.faiss").write_bytes(data[: len(data) // 2])
