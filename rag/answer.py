@@ -127,13 +127,19 @@ def compose(question: str, found: Retrieval, vectors: np.ndarray, policy: Policy
     """The extractive answer (or the abstention) for one retrieval."""
     lang = detect_lang(question)
     if should_abstain(question, lang, found, policy):
-        closest = make_citations(_one_per_chunk(found.sentences)[:3])
-        return Answer(question, NOT_SAID[lang], True, (), tuple(closest), lang=lang)
+        return abstention(question, lang, found)
     chosen = select(found, vectors, policy)
     citations = make_citations(chosen)  # numbered by relevance: [1] is the strongest
     in_order = sorted(citations, key=lambda c: (c.source, c.start + c.text.find(c.quote)))
     body = "".join(f"{_flat(c.quote)}[{c.n}]" for c in in_order)
     return Answer(question, LEAD[lang] + body, False, tuple(citations), (), lang=lang)
+
+
+def abstention(question: str, lang: str, found: Retrieval) -> Answer:
+    """ "The article does not say", with the best sentence of each of the three
+    nearest chunks as `closest` (never as citations)."""
+    closest = make_citations(_one_per_chunk(found.sentences)[:3])
+    return Answer(question, NOT_SAID[lang], True, (), tuple(closest), lang=lang)
 
 
 def _flat(quote: str) -> str:

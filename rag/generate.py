@@ -38,8 +38,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from .answer import NOT_SAID
-from .citations import make_citations, markers
+from .answer import NOT_SAID, abstention
+from .citations import markers
 from .config import Settings
 from .errors import LLMError
 from .records import Answer, Chunk, Citation, ScoredSentence
@@ -305,13 +305,16 @@ def finish(
     rewriter = Rewriter(len(chunks))
     text = trim_uncited(rewriter.feed(reply) + rewriter.flush())
     if not rewriter.used or cannot_answer(text):
-        closest = extractive.closest if extractive.abstained else tuple(make_citations(_one_per_chunk(found)[:3]))
-        return Answer(extractive.question, NOT_SAID[extractive.lang], True, (), closest, lang=extractive.lang)
+        return abstention(extractive.question, extractive.lang, found)
     claims = _claims(text)
-    citations = []
+    # Every claim embedded in one call, then each passage takes its own rows.
+    texts = [c for n in range(1, len(rewriter.used) + 1) for c in claims.get(n, [])]
+    claim_vecs = embed(texts) if embed is not None and texts else np.zeros((0, vectors.shape[1]), np.float32)
+    citations, at = [], 0
     for n, p in enumerate(rewriter.used, start=1):
-        quote = _quote(chunks[p - 1], claims.get(n, []), found, vectors, embed)
-        citations.append(_citation(n, chunks[p - 1], quote))
+        mine = claim_vecs[at : at + len(claims.get(n, []))]
+        at += len(mine)
+        citations.append(_citation(n, chunks[p - 1], _quote(chunks[p - 1], mine, found, vectors)))
     return Answer(extractive.question, text, False, tuple(citations), (), lang=extractive.lang)
 
 
@@ -328,18 +331,16 @@ def _claims(text: str) -> dict[int, list[str]]:
     return out
 
 
-def _quote(
-    chunk: Chunk, claims: list[str], found: Retrieval, vectors: np.ndarray, embed: Embed | None
-) -> ScoredSentence | None:
+def _quote(chunk: Chunk, claim_vecs: np.ndarray, found: Retrieval, vectors: np.ndarray) -> ScoredSentence | None:
     """The passage's sentence closest in meaning to the claims that cite it (the
     embedder is multilingual, so English prose finds its Chinese source); with
     no claim text, the sentence retrieval ranked best for the question. Only the
     sentence-alone vectors count: under the heading "“多重危机”之下的冲突" the
     headed view makes every sentence look like a claim about 多重危机."""
     mine = [s for s in found.sentences if s.chunk.id == chunk.id]
-    if len(mine) < 2 or not claims or embed is None:
+    if len(mine) < 2 or len(claim_vecs) == 0:
         return mine[0] if mine else None  # found.sentences is best first
-    sims = (vectors[[s.row for s in mine]] @ embed(claims).T).max(axis=1)
+    sims = (vectors[[s.row for s in mine]] @ claim_vecs.T).max(axis=1)
     return mine[int(np.argmax(sims))]
 
 
@@ -350,13 +351,6 @@ def _citation(n: int, chunk: Chunk, quote: ScoredSentence | None) -> Citation:
         paragraph=s.paragraph if s else chunk.paragraph, start=chunk.start, end=chunk.end, text=chunk.text,
         quote=s.text if s else chunk.text, score=round(quote.score, 4) if quote else 0.0,
     )  # fmt: skip
-
-
-def _one_per_chunk(found: Retrieval) -> list[ScoredSentence]:
-    best = {}
-    for s in found.sentences:  # best first, so the first of each chunk is its best
-        best.setdefault(s.chunk.id, s)
-    return list(best.values())
 
 
 def _ms(since: float) -> float:
