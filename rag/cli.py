@@ -47,9 +47,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    # `--llm-base-url ""` turns the model off, whatever RAG_LLM_MODEL says.
+    model = "" if args.llm_base_url == "" else args.llm_model
     return Settings.from_env(
         embedder=args.embedder, index_dir=args.index, seeds_dir=args.seeds, top_k=getattr(args, "top_k", None),
-        llm_base_url=args.llm_base_url, llm_model=args.llm_model, llm_timeout_s=args.llm_timeout,
+        llm_base_url=args.llm_base_url, llm_model=model, llm_timeout_s=args.llm_timeout,
     )  # fmt: skip
 
 

