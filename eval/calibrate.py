@@ -12,12 +12,13 @@ every-word override) decides at the current setting.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
-from rag.answer import detect_lang, should_abstain
+from eval.runner import load_questions
+from rag.answer import compose
 from rag.config import Settings
-from rag.pipeline import Pipeline, clean_question, contextual_query
+from rag.pipeline import Pipeline, contextual_query
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,13 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder", default=None)
     args = ap.parse_args(argv)
     pipe = Pipeline.load(Settings.from_env(embedder=args.embedder))
+    questions, problems = load_questions(args.questions, pipe.settings.max_question_chars)
+    for problem in problems:
+        print(problem, file=sys.stderr)
     rows, whole = [], []
-    for line in args.questions.read_text(encoding="utf-8").splitlines():
-        q = json.loads(line)
-        text = clean_question(q["question"], pipe.settings.max_question_chars)
+    for q in (q.item for q in questions if q.scored):
+        text = q["question"]
         found = pipe.retriever.search(contextual_query(text, q.get("history", [])), text)
-        rows.append((q["lang"], bool(q["answerable"]), found.best_sentence))
-        whole.append((q["lang"], bool(q["answerable"]), should_abstain(text, detect_lang(text), found, pipe.policy)))
+        answer = compose(text, found, pipe.index.sentence_views[0], pipe.policy)  # the pipeline's own decision
+        lang = q.get("lang") or answer.lang
+        rows.append((lang, bool(q["answerable"]), found.best_sentence))
+        whole.append((lang, bool(q["answerable"]), answer.abstained))
     for lang in sorted({r[0] for r in rows}):
         ans = sorted(s for ln, a, s in rows if ln == lang and a)
         unans = sorted(s for ln, a, s in rows if ln == lang and not a)
