@@ -48,7 +48,7 @@ def main() -> int:
         pipeline = Pipeline.load(settings, say=say)
         info = pipeline.describe()
         say(f"Index ready: {info['documents']} documents, {info['chunks']} chunks, {info['model']}")
-        pipeline.ask("why did he leave?")  # warm-up: the first answer loads word lists (~1 s) a person would wait for
+        pipeline.warm_up()  # the first answer loads word lists (~1 s) a person would wait for
         demo = build_app(pipeline, settings)
     except RagError as e:
         say(f"error: {e}" + (f"\n{e.hint}" if e.hint else ""))

@@ -61,7 +61,8 @@ def client_run(client, questions: list[dict], start: threading.Barrier, deadline
             reply = job.result(timeout=left)
             ok = isinstance(reply, dict) and isinstance(reply.get("answer"), str)
             error = None if ok else f"unexpected reply: {str(reply)[:200]}"
-            out.append((ok, (time.perf_counter() - t0) * 1000, item.get("lang"), error, reply.get("abstained")))
+            abstained = reply.get("abstained") if ok else None
+            out.append((ok, (time.perf_counter() - t0) * 1000, item.get("lang"), error, abstained))
         except Exception as e:  # a failed request is counted, never fatal
             out.append((False, (time.perf_counter() - t0) * 1000, item.get("lang"), f"{type(e).__name__}: {e}", None))
     return out

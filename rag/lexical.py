@@ -69,8 +69,3 @@ def cut(text: str) -> list[str]:
 
 def is_latin(token: str) -> bool:
     return not _CJK.search(token)
-
-
-def warm_up() -> None:
-    """Initialise jieba ahead of the first question (long-running processes)."""
-    _cutter()

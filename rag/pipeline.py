@@ -141,6 +141,12 @@ class Pipeline:
         timings = {**found.timings_ms, **answer.timings_ms, "total": round((time.perf_counter() - t0) * 1000, 3)}
         yield Answer(**{**answer.__dict__, "timings_ms": timings})
 
+    def warm_up(self, question: str = "why did he leave?") -> None:
+        """One extractive answer, so the first person asking does not wait for
+        the word lists to load; a configured language model is not called."""
+        found = self.retriever.search(question, question)
+        compose(question, found, self.index.sentence_views[0], self.policy)
+
     def describe(self) -> dict:
         """What the index holds, for a status line."""
         m = self.index.manifest

@@ -198,15 +198,16 @@ def build_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
             yield gr.skip(), [*chat, {"role": "assistant", "content": lead + chat_text(piece)}], *(gr.skip(),) * 3
             time.sleep(STREAM_DELAY_S)
         said = [{"role": "user", "content": answer.question}, {"role": "assistant", "content": answer.answer}]
-        yield gr.skip(), gr.skip(), sources_html(answer), [*turns, *said][-KEPT_TURNS:], status()
+        line = status_html(pipeline.describe())  # ask_stream has just refreshed the index
+        yield gr.skip(), gr.skip(), sources_html(answer), [*turns, *said][-KEPT_TURNS:], line
 
     def chat(question: str, history: list[dict] | None = None) -> dict:
         """Answer a question about the letter (Chinese or English). `history`: earlier turns,
         [{"role": "user" | "assistant", "content": "..."}]. Returns the answer and its citations."""
         try:
             return pipeline.ask(question, _history(history)).to_dict()
-        except RagError as e:
-            raise gr.Error(str(e), print_exception=False) from None  # bad input: no traceback in the log
+        except RagError as e:  # bad input: no traceback in the log; the hint as in the chat
+            raise gr.Error(str(e) + (f" {e.hint}" if e.hint else ""), print_exception=False) from None
         except Exception as e:
             log.exception("API answer failed")
             raise gr.Error(_error_text(e), print_exception=False) from None  # logged just above

@@ -356,3 +356,11 @@ def test_cli_streams_on_a_terminal(settings: Settings, server: ScriptedLLM) -> N
     assert code == 0 and server.requests[-1]["stream"] is True
     answer, sources = out.split("\n\n", 1)
     assert answer.endswith("[2]。") and sources.startswith("Sources:") and out.count("多重压力正") == 1
+
+
+def test_the_apps_warm_up_answers_without_asking_the_model(pipeline, server) -> None:
+    before = len(server.requests)
+    with_llm(pipeline, server.url).warm_up()
+    assert len(server.requests) == before
+    with_llm(pipeline, server.url).ask(WHY)  # the same pipeline does ask it for a real question
+    assert len(server.requests) == before + 1
