@@ -5,6 +5,8 @@ lower-cased; punctuation and a short list of function words are dropped.
 
 >>> tokenize("Why did Mrinank leave Anthropic?")
 ['mrinank', 'leave', 'anthropic']
+>>> tokenize("Who took over his team after he went?")  # light verbs, in any tense, are dropped
+['over', 'team', 'after']
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ STOP_EN = frozenset(
     # Light verbs and adverbs: no topic of their own, and their dictionary
     # glosses are noise ("going" → 工作, 情况) that pulls an off-topic question
     # ("Is it going to snow in Toronto?") towards the article.
-    "going go goes get gets got like make makes want wants take takes come comes give gives put let "
+    "going go goes went gone get gets got like make makes made want wants take takes took taken come comes came "
+    "give gives gave given put let done told "
     "thing things also just really very well even still now ever".split()
 )
 STOP_ZH = frozenset(

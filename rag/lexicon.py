@@ -41,12 +41,12 @@ _SUFFIXES = (
 _IRREGULAR = dict(
     pair.split(":")
     for pair in (
-        "left:leave took:take wrote:write went:go gone:go said:say told:tell made:make gave:give given:give "
-        "began:begin begun:begin did:do done:do saw:see seen:see thought:think felt:feel found:find brought:bring "
+        "left:leave wrote:write "
+        "began:begin begun:begin saw:see seen:see thought:think felt:feel found:find brought:bring "
         "became:become chose:choose chosen:choose knew:know known:know led:lead spent:spend sought:seek "
         "built:build ran:run meant:mean held:hold kept:keep stood:stand understood:understand won:win lost:lose "
-        "paid:pay got:get fell:fall grew:grow drew:draw came:come bought:buy taught:teach spoke:speak "
-        "spoken:speak broke:break sent:send quit:quit written:write taken:take drawn:draw grown:grow"
+        "paid:pay fell:fall grew:grow drew:draw bought:buy taught:teach spoke:speak "
+        "spoken:speak broke:break sent:send quit:quit written:write drawn:draw grown:grow"
     ).split()
 )
 
