@@ -6,6 +6,7 @@ copy in place if it is stale, so the tests still run on a fresh index.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -62,3 +63,27 @@ def seeds_copy(tmp_path) -> Path:
     seeds.mkdir()
     shutil.copy(SEED, seeds / SEED.name)
     return seeds
+
+
+# --- damaging an index copy on purpose (test_store, test_faults) ---------------
+
+
+def truncate_faiss(index: Path) -> None:
+    data = (index / "dense.faiss").read_bytes()
+    (index / "dense.faiss").write_bytes(data[: len(data) // 2])
+
+
+def edit_chunk_store(index: Path) -> None:
+    path = index / "chunks.json"
+    path.write_text(path.read_text(encoding="utf-8").replace("离开", "留下", 1), encoding="utf-8")
+
+
+def rerecord(index: Path, name: str) -> None:
+    """Make the manifest's checksum of `name` match the file again, so only
+    the file's content can give the damage away."""
+    from rag.folders import sha256_file
+
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    path = index / name
+    manifest["files"][name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    (index / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AuthenticationError
 
+from bench.measure import free_port
 from rag.citations import markers
 from rag.config import Settings
 from rag.errors import InputError
@@ -39,12 +39,6 @@ from rag.ui import (
 from tests.conftest import make_settings
 
 EVIL = "<img src=x onerror=alert(1)>"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

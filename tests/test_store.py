@@ -18,7 +18,7 @@ from rag.pipeline import Pipeline
 from rag.seeds import seed_hashes
 from rag.store import check_fresh, load_index, read_manifest
 
-from .conftest import SEED
+from .conftest import SEED, edit_chunk_store, rerecord, truncate_faiss
 
 
 @pytest.fixture(scope="module")
@@ -124,31 +124,16 @@ def test_edited_background_questions_make_the_index_stale(built: Settings, embed
         check_fresh(manifest, built, seeds, embedder.family, embedder.fingerprint)
 
 
-def _corrupt_truncate(index: Path) -> None:
-    data = (index / "dense.faiss").read_bytes()
-    (index / "dense.faiss").write_bytes(data[: len(data) // 2])
-
-
-def _corrupt_edit_chunks(index: Path) -> None:
-    path = index / "chunks.json"
-    path.write_text(path.read_text(encoding="utf-8").replace("离开", "留下", 1), encoding="utf-8")
-
-
 def _corrupt_manifest(index: Path) -> None:
     (index / "manifest.json").write_text("{not json", encoding="utf-8")
 
 
 def _corrupt_vectors(index: Path) -> None:
     np.save(index / "sentences.npy", np.zeros((3, 2), np.float32))
-    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"]["sentences.npy"] = {
-        "sha256": rag.store.sha256_file(index / "sentences.npy"),
-        "bytes": (index / "sentences.npy").stat().st_size,
-    }
-    (index / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    rerecord(index, "sentences.npy")
 
 
-@pytest.mark.parametrize("damage", [_corrupt_truncate, _corrupt_edit_chunks, _corrupt_manifest, _corrupt_vectors])
+@pytest.mark.parametrize("damage", [truncate_faiss, edit_chunk_store, _corrupt_manifest, _corrupt_vectors])
 def test_corrupt_index_is_a_clear_error_that_says_how_to_rebuild(built: Settings, embedder, damage) -> None:
     damage(built.index_dir)
     with pytest.raises(IndexCorrupt) as err:
@@ -189,7 +174,12 @@ def test_index_keeps_one_unit_vector_per_background_question(built: Settings) ->
     assert np.allclose(np.linalg.norm(background, axis=1), 1.0, atol=1e-3)
 
 
-def test_index_dir_copy_is_independent(built: Settings, tmp_path: Path, embedder) -> None:
-    copy = tmp_path / "copy"
-    shutil.copytree(built.index_dir, copy)
-    assert len(load_index(copy).chunks) == len(load_index(built.index_dir).chunks)
+def test_an_index_folder_can_be_moved(built: Settings, tmp_path: Path, embedder) -> None:
+    # Nothing inside refers to where it was built: a copy, moved, loads and answers alike.
+    shutil.copytree(built.index_dir, tmp_path / "copy")
+    moved = (tmp_path / "copy").rename(tmp_path / "moved")
+    original, relocated = load_index(built.index_dir), load_index(moved)
+    assert relocated.path == moved and [c.id for c in relocated.chunks] == [c.id for c in original.chunks]
+    a = Pipeline(built, embedder, original).ask("why did he leave?")
+    b = Pipeline(built, embedder, relocated).ask("why did he leave?")
+    assert [c.quote for c in a.citations] == [c.quote for c in b.citations]
