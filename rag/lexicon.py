@@ -111,8 +111,24 @@ def _in_corpus(terms: list[str], vocab: set[str], starts: set[str], cut) -> list
     return found
 
 
+# Chinese writes months as numbers ("2 月 9 日"); the dictionary's 二月 is
+# not how the article spells it. "may" is left out: it is mostly a verb.
+_MONTHS = {
+    name: str(n)
+    for n, name in enumerate(
+        "january february march april - june july august september october november december".split(), start=1
+    )
+}
+
+
 def translate(word: str, lexicon: dict[str, list[str]]) -> list[str]:
-    """Corpus words for an English word, via its first lemma the lexicon knows."""
+    """Corpus words for an English word, via its first lemma the lexicon knows.
+
+    >>> translate("february", {})
+    ['2', '月']
+    """
+    if word in _MONTHS:
+        return [_MONTHS[word], "月"]
     for lemma in lemmas(word):
         if lemma in lexicon:
             return lexicon[lemma]

@@ -23,6 +23,7 @@ SEED_TEXT = SEED.read_text(encoding="utf-8")
 FIRST_PASSAGE = [
     ("他为什么离开 Anthropic?", "离开的原因与更深层的忧虑有关"),
     ("When did he announce his departure?", "2 月 9 日"),
+    ("What happened on February 9?", "2 月 9 日"),  # the month as the article writes it
     ("他接下来打算学什么?", "攻读诗歌学位"),
     ("Which poem did he attach at the end of the letter?", "The Way It Is"),
     ("哪家媒体报道了其他研究人员的离职?", "Business Insider"),
