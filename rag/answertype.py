@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 
 _I = re.IGNORECASE
+_ROLES_EN = r"ceo|founders?|co-?founders?|president|chairman|chairwoman|successor|boss|manager|supervisor|advis[eo]r"
+_ROLES_ZH = r"接替|接任|继任|接手|创办|创立|创建|创始人|CEO|首席执行官|总裁|董事长|老板|上司|导师"
 # Order matters: the first matching question pattern decides the type.
 QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
     ("age", re.compile(r"\bhow old\b|\bage\b|多大年纪|年纪|年龄|几岁|多少岁", _I)),
@@ -37,6 +39,18 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
     ),
     ("birth", re.compile(r"\bborn\b|nationality|where (?:is|was) he from|哪国人|国籍|出生|籍贯|老家", _I)),
     ("year", re.compile(r"\b(?:what|which) year\b|哪一?年|什么年份|年份", _I)),
+    # Who holds a named role (CEO, founder, successor): answerable only where
+    # the text names that role, whatever people it mentions otherwise.
+    (
+        "role",
+        re.compile(
+            rf"\bwho\b[^?]*\b(?:{_ROLES_EN}|founded|replaced?|replaces|replacing|succeed(?:s|ed)?|"
+            r"(?:took|take|takes|taking) over)\b|"
+            rf"\b(?:{_ROLES_EN})s? (?:of|at|to)\b|"
+            rf"谁[^?？]*(?:{_ROLES_ZH})|(?:{_ROLES_ZH})[^?？]*(?:是谁|哪位|什么人)",
+            _I,
+        ),
+    ),
     (
         "people",
         re.compile(
@@ -70,6 +84,7 @@ ANSWER_TYPES: dict[str, re.Pattern] = {
         _I,
     ),
     "year": re.compile(r"\b(?:19|20)\d\d\b|(?:19|20)\d\d\s*年|去年|今年|前年|年前"),
+    "role": re.compile(rf"{_ROLES_EN}|{_ROLES_ZH}|replace|succeed|took over", _I),
     "people": re.compile(r"(?:\d+|[两二三四五六七八九十百千万多数几])\s*(?:位|名|个人|人)", _I),
     "number": re.compile(_COUNT),
     "reason": re.compile(r"原因|因为|由于|之所以|因此|所以|缘由|because|reason", _I),

@@ -39,6 +39,8 @@ UNANSWERABLE = [
     "In which year was Anthropic founded?",  # a year: the article has dates and durations only
     "他的团队有多少人？",  # a head count
     "How many likes did his X post get?",
+    "Who is the CEO of Anthropic?",  # a role the article never names
+    "谁接替了他的职位？",
 ]
 
 

@@ -24,6 +24,11 @@ from rag.answertype import expected_type, has_type
         ("Anthropic 给了他多少离职补偿？", "money"),
         ("What severance did he get?", "money"),
         ("why did he leave?", "reason"),
+        ("Who founded Anthropic?", "role"),
+        ("Who will replace him?", "role"),
+        ("Anthropic 的创始人是谁?", "role"),
+        ("Who reported that?", None),  # a source, not a role
+        ("Who led the biodefense work?", None),  # "he" answers it: leading is not a title
         ("What did he research?", None),
     ],
 )
@@ -44,6 +49,8 @@ def test_expected_type(question: str, kind: str | None) -> None:
         ("number", "也没有投身另一家 AI 公司", False),
         ("number", "如果两者失衡,技术就可能失去方向", False),  # 两者: "both"
         ("date", "已于 2 月 9 日正式离职", True),
+        ("role", "其高级人工智能安全负责人 Mrinank Sharma 在 X 上宣布", False),  # names people, not a CEO
+        ("role", "公司创始人宣布由她接任", True),
     ],
 )
 def test_has_type(kind: str, text: str, holds: bool) -> None:
