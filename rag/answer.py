@@ -34,6 +34,11 @@ EN_OFFSET = 0.022
 # its best sentence is off-topic. On eval/questions.jsonl no answered question
 # comes within 0.02 of it (the closest: -0.001).
 OFFTOPIC_MARGIN = 0.02
+# A follow-up that, on its own, is this much closer to an everyday question
+# than to the sentences found for it with the earlier turn is a new, off-topic
+# question. On eval/questions.jsonl answered follow-ups reach at most 0.059;
+# "Also, how tall is Mount Everest?" 0.135, "那北京今天天气怎么样?" 0.09.
+FOLLOWUP_OFFTOPIC = 0.07
 MARGIN = 0.05  # further sentences must score within this of the best
 REDUNDANT = 0.93  # sentence-vector cosine above which two sentences say the same
 NOT_SAID = {
@@ -55,16 +60,20 @@ class Policy:
     abstain_below: float = ABSTAIN_BELOW
     margin: float = MARGIN
     offtopic_margin: float = OFFTOPIC_MARGIN
+    followup_offtopic: float = FOLLOWUP_OFFTOPIC
 
 
 def should_abstain(question: str, lang: str, found: Retrieval, policy: Policy) -> bool:
     """Too far from every sentence, closer to an everyday question than to the
-    article, or asking for a kind of fact none of the best sentences has."""
+    article (or, for a follow-up, than to what its context found), or asking
+    for a kind of fact none of the best sentences has."""
     threshold = policy.abstain_below - (EN_OFFSET if lang == "en" else 0.0)
     if not found.sentences:
         return True
     if not found.words_all_found and (
-        found.best_sentence < threshold or found.background - found.best_sentence > policy.offtopic_margin
+        found.best_sentence < threshold
+        or found.background - found.best_sentence > policy.offtopic_margin
+        or (found.own_offtopic or 0.0) > policy.followup_offtopic
     ):
         return True
     kind = expected_type(question)

@@ -20,7 +20,7 @@ _ROLES_EN = r"ceo|founders?|co-?founders?|president|chairman|chairwoman|successo
 _ROLES_ZH = r"接替|接任|继任|接手|创办|创立|创建|创始人|CEO|首席执行官|总裁|董事长|老板|上司|导师"
 # Order matters: the first matching question pattern decides the type.
 QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
-    ("age", re.compile(r"\bhow old\b|\bage\b|多大年纪|年纪|年龄|几岁|多少岁", _I)),
+    ("age", re.compile(r"\bhow old\b|\bage\b|多大年纪|多大了|年纪|年龄|几岁|多少岁", _I)),
     (
         "money",
         re.compile(

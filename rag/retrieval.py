@@ -34,6 +34,7 @@ LEX_WEIGHT = 0.03
 # "when", a cause for "why": see rag.answertype) gains this much.
 TYPE_BONUS = 0.02
 ALL_FOUND_IN = 4  # best sentences searched for every word of the question
+OWN_TOP = 4  # best sentences a follow-up on its own is compared with
 # Tried on eval/questions.jsonl and left out, as they did not help: adding the
 # chunk's cosine or fused rank, a hubness penalty (similarity to the corpus
 # centroid), a short-sentence penalty, and the mean instead of the max over
@@ -53,6 +54,12 @@ class Retrieval:
     words_all_found: bool = False
     # Cosine of the nearest everyday question (rag.offtopic); -1 with none.
     background: float = -1.0
+    # For a follow-up searched with the turn before it: how much closer the
+    # follow-up on its own is to an everyday question than to the best
+    # sentences found for it in context (None for a question searched alone).
+    # "Also, how tall is Mount Everest?" borrows the letter's topic from the
+    # turn before; on its own it is nowhere near what that found.
+    own_offtopic: float | None = None
     timings_ms: dict = field(default_factory=dict)
 
 
@@ -104,7 +111,11 @@ class Retriever:
         ]
         clock = _lap(t, "fusion", clock)
         sentences, best = self._sentences(qvec, hits, self._weights(expanded), expected_type(question or query))
-        _lap(t, "sentences", clock)
+        clock = _lap(t, "sentences", clock)
+        own = None
+        if question not in (None, query) and sentences:
+            own = self._own_offtopic(question, sentences[:OWN_TOP])
+            _lap(t, "followup", clock)
         return Retrieval(
             hits=hits,
             sentences=sentences,
@@ -113,8 +124,17 @@ class Retriever:
                 tokens if question in (None, query) else tokenize(question), sentences[:ALL_FOUND_IN]
             ),
             background=closest_background(self.index.background, qvec),
+            own_offtopic=own,
             timings_ms=t,
         )
+
+    def _own_offtopic(self, question: str, sentences: list[ScoredSentence]) -> float:
+        """Nearest everyday question minus nearest of `sentences`, for the
+        question's own vector (a second embedding, for follow-ups only)."""
+        vec = self.embedder.embed_queries([question])[0]
+        rows = [s.row for s in sentences if s.row >= 0]
+        near = float((self.index.sentence_views[:, rows] @ vec).max()) if rows else -1.0
+        return closest_background(self.index.background, vec) - near
 
     def _dense(self, qvec: np.ndarray) -> tuple[list[int], list[float]]:
         n = min(self.index.dense.ntotal, max(4 * self.retrieve_k, 32))

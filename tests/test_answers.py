@@ -135,6 +135,16 @@ def test_unrelated_question_after_a_conversation_still_abstains(pipeline) -> Non
     assert pipeline.ask("他有几个孩子?", history).abstained
 
 
+@pytest.mark.parametrize("question", ["Also, how tall is Mount Everest?", "那北京今天天气怎么样?"])
+def test_an_off_topic_question_that_seems_to_point_back_still_abstains(pipeline, question: str) -> None:
+    # "also" and "那" glue the earlier turn on, which makes the query look like
+    # the letter; the follow-up on its own is an everyday question.
+    history = [{"role": "user", "content": "他之后打算做什么?"}, {"role": "assistant", "content": "…"}]
+    answer = pipeline.ask(question, history)
+    assert answer.abstained, answer.answer
+    assert answer.closest and not answer.citations
+
+
 def test_json_contract(pipeline) -> None:
     data = json.loads(json.dumps(pipeline.ask("why did he leave?").to_dict(), ensure_ascii=False))
     assert {"question", "answer", "abstained", "citations", "closest", "timings_ms"} <= set(data)

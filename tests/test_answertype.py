@@ -15,6 +15,7 @@ from rag.answertype import expected_type, has_type
     ("question", "kind"),
     [
         ("In what year did he leave Anthropic?", "year"),
+        ("那他的孩子多大了?", "age"),
         ("Anthropic 是哪一年成立的？", "year"),
         ("When did he announce his departure?", "date"),
         ("How many people were on his team?", "people"),
