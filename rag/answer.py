@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .answertype import SOFT_TYPES, expected_type, has_type
+from .answertype import SOFT_TYPES, has_type
 from .citations import make_citations
 from .records import Answer, ScoredSentence
 from .retrieval import Retrieval
@@ -63,7 +63,7 @@ class Policy:
     followup_offtopic: float = FOLLOWUP_OFFTOPIC
 
 
-def should_abstain(question: str, lang: str, found: Retrieval, policy: Policy) -> bool:
+def should_abstain(lang: str, found: Retrieval, policy: Policy) -> bool:
     """Too far from every sentence, closer to an everyday question than to the
     article (or, for a follow-up, than to what its context found), or asking
     for a kind of fact none of the best sentences has."""
@@ -76,7 +76,7 @@ def should_abstain(question: str, lang: str, found: Retrieval, policy: Policy) -
         or (found.own_offtopic or 0.0) > policy.followup_offtopic
     ):
         return True
-    kind = expected_type(question)
+    kind = found.kind
     return (
         kind is not None
         and kind not in SOFT_TYPES
@@ -135,7 +135,7 @@ def _same(a: ScoredSentence, b: ScoredSentence, vectors: np.ndarray) -> bool:
 def compose(question: str, found: Retrieval, vectors: np.ndarray, policy: Policy) -> Answer:
     """The extractive answer (or the abstention) for one retrieval."""
     lang = detect_lang(question)
-    if should_abstain(question, lang, found, policy):
+    if should_abstain(lang, found, policy):
         return abstention(question, lang, found)
     chosen = select(found, vectors, policy)
     citations = make_citations(chosen)  # numbered by relevance: [1] is the strongest

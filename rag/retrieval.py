@@ -60,6 +60,7 @@ class Retrieval:
     # "Also, how tall is Mount Everest?" borrows the letter's topic from the
     # turn before; on its own it is nowhere near what that found.
     own_offtopic: float | None = None
+    kind: str | None = None  # the kind of fact the question asks for (rag.answertype)
     timings_ms: dict = field(default_factory=dict)
 
 
@@ -110,7 +111,8 @@ class Retriever:
             for r, (i, s) in enumerate(fused, start=1)
         ]
         clock = _lap(t, "fusion", clock)
-        sentences, best = self._sentences(qvec, hits, self._weights(expanded), expected_type(question or query))
+        kind = expected_type(question or query)
+        sentences, best = self._sentences(qvec, hits, self._weights(expanded), kind)
         clock = _lap(t, "sentences", clock)
         own = None
         if question not in (None, query) and sentences:
@@ -125,6 +127,7 @@ class Retriever:
             ),
             background=closest_background(self.index.background, qvec),
             own_offtopic=own,
+            kind=kind,
             timings_ms=t,
         )
 
