@@ -152,8 +152,13 @@ def _bm25(tokens: list[list[str]]):
     import bm25s
 
     bm25 = bm25s.BM25()
+    # Word ids in order of first use: from plain token lists bm25s numbers the
+    # words in set order, which changes with every process (string hashing),
+    # so two builds of the same seeds wrote different bytes.
+    vocab: dict[str, int] = {}
     # An empty token list breaks bm25s; a placeholder keeps row numbers aligned.
-    bm25.index([row or ["\u2205"] for row in tokens], show_progress=False)
+    ids = [[vocab.setdefault(t, len(vocab)) for t in row or ["\u2205"]] for row in tokens]
+    bm25.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
     return bm25
 
 
