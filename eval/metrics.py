@@ -132,11 +132,19 @@ def _mean(values: Iterable[float]) -> float | None:
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile: the value at position int(q * n) of the sorted list."""
+    """Percentile interpolated linearly between the closest ranks, as numpy's
+    default and so as the benchmarks (`bench.measure.summary`) take it.
+
+    >>> _pct([1, 2, 3, 4, 5], 0.95), _pct([1, 2, 3, 4], 0.5), _pct([7], 0.95)
+    (4.8, 2.5, 7.0)
+    """
     if not values:
         return None
     values = sorted(values)
-    return round(values[min(len(values) - 1, int(q * len(values)))], 2)
+    pos = q * (len(values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return round(float(values[lo] + (values[hi] - values[lo]) * (pos - lo)), 2)
 
 
 def summarise(scores: list[dict]) -> dict:
