@@ -38,6 +38,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
+# The memory goal for the torch-free backend: its CLI, its build and the app
+# (at rest and under the load test) should each stay within it.
+RSS_GOAL_MB = 300.0
 
 
 def summary(values: Sequence[float], digits: int = 3) -> dict:

