@@ -3,6 +3,7 @@
 Owns how a number is taken, not which numbers are taken:
 
 - `run_measured` runs a command and returns its wall time and its own peak RSS
+  (`run_checked`: the same, raising when the command fails)
   (from `os.wait4`, so each child is measured alone, not the running maximum
   of all children that `RUSAGE_CHILDREN` would give);
 - `serving_app` starts `python app.py` on a free 127.0.0.1 port, waits until
@@ -96,6 +97,15 @@ def run_measured(cmd: Sequence[str], env: dict | None = None, timeout: float = 9
             err.read().decode("utf-8", "replace"),
             timed_out,
         )
+
+
+def run_checked(cmd: Sequence[str], env: dict | None, what: str, timeout: float = 900.0) -> Run:
+    """`run_measured`, raising RuntimeError with the end of stderr if `what` failed or timed out."""
+    run = run_measured(cmd, env, timeout)
+    if run.rc != 0 or run.timed_out:
+        how = f"timed out after {run.wall_s:.0f} s" if run.timed_out else f"failed (exit {run.rc})"
+        raise RuntimeError(f"{what} {how}:\n{run.stderr[-3000:]}")
+    return run
 
 
 def free_port() -> int:

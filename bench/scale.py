@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import BENCH, env_for, machine, run_measured, summary, write_json
+from bench.measure import BENCH, env_for, machine, run_checked, summary, write_json
 
 VIEWS = 3  # sentence views per sentence (rag.chunking.sentence_views)
 
@@ -58,9 +58,7 @@ def real_build(n: int, tmp: Path, embedder: str, timeout: float) -> tuple[dict, 
     seeds, index = tmp / f"seeds-real-{n}", tmp / f"index-real-{n}"
     chunks, sentences = write_corpus(seeds, n)
     cmd = [sys.executable, "-m", "rag", "build", "--seeds", str(seeds), "--index", str(index)]
-    run = run_measured(cmd, env_for(embedder, index), timeout=timeout)
-    if run.rc != 0 or run.timed_out:
-        raise RuntimeError(f"the real build failed or timed out after {run.wall_s:.0f} s:\n{run.stderr[-2000:]}")
+    run = run_checked(cmd, env_for(embedder, index), "the real build", timeout=timeout)
     build_s = float(re.search(r", ([\d.]+) s\s*$", run.stdout.strip()).group(1))
     texts = len(chunks) + VIEWS * len(sentences)
     return (

@@ -64,27 +64,19 @@ def _dig(data: dict, path: tuple[str, ...]):
 
 def warm(embedder: str, index: Path, rounds: int) -> dict:
     """Per-stage latency in one fresh process (`bench.stages`), with its peak RSS."""
-    from bench.measure import env_for, run_measured
+    from bench.measure import env_for, run_checked
 
-    run = run_measured(
-        [sys.executable, "-m", "bench.stages", "--embedder", embedder, "--rounds", str(rounds)],
-        env_for(embedder, index),
-    )
-    if run.rc != 0:
-        raise RuntimeError(f"bench.stages failed for {embedder}:\n{run.stderr[-3000:]}")
+    cmd = [sys.executable, "-m", "bench.stages", "--embedder", embedder, "--rounds", str(rounds)]
+    run = run_checked(cmd, env_for(embedder, index), f"bench.stages for {embedder}")
     return {**json.loads(run.stdout.strip().splitlines()[-1]), "peak_rss_mb": run.peak_rss_mb}
 
 
 def cold_ask(embedder: str, index: Path, runs: int) -> dict:
     """`python -m rag ask` from a fresh process, `runs` times (the first also warms the disk cache)."""
-    from bench.measure import env_for, run_measured, summary
+    from bench.measure import env_for, run_checked, summary
 
-    done = []
-    for _ in range(runs):
-        run = run_measured([sys.executable, "-m", "rag", "ask", "--json", COLD_QUESTION], env_for(embedder, index))
-        if run.rc != 0:
-            raise RuntimeError(f"rag ask failed for {embedder}:\n{run.stderr[-3000:]}")
-        done.append(run)
+    cmd = [sys.executable, "-m", "rag", "ask", "--json", COLD_QUESTION]
+    done = [run_checked(cmd, env_for(embedder, index), f"rag ask for {embedder}") for _ in range(runs)]
     return {
         "wall_s": summary([r.wall_s for r in done]),
         "runs_s": [r.wall_s for r in done],
@@ -96,12 +88,10 @@ def cold_ask(embedder: str, index: Path, runs: int) -> dict:
 
 def build_seeds(embedder: str, tmp: Path) -> dict:
     """`python -m rag build` of the seeds into a new folder (model load included in the wall time)."""
-    from bench.measure import env_for, run_measured
+    from bench.measure import env_for, run_checked
 
     target = tmp / f"build-{embedder}"
-    run = run_measured([sys.executable, "-m", "rag", "build"], env_for(embedder, target))
-    if run.rc != 0:
-        raise RuntimeError(f"rag build failed for {embedder}:\n{run.stderr[-3000:]}")
+    run = run_checked([sys.executable, "-m", "rag", "build"], env_for(embedder, target), f"rag build for {embedder}")
     m = re.search(r"Built: (.*), ([\d.]+) s", run.stdout)
     return {
         "wall_s": run.wall_s,
@@ -135,12 +125,10 @@ def app_cold(embedder: str, index: Path, runs: int) -> dict:
 
 
 def langchain_cold(embedder: str, index: Path) -> dict:
-    from bench.measure import env_for, run_measured
+    from bench.measure import env_for, run_checked
 
     cmd = [sys.executable, "-m", "bench.stages", "--embedder", embedder, "--cold-baseline"]
-    run = run_measured(cmd, env_for(embedder, index))
-    if run.rc != 0:
-        raise RuntimeError(f"the LangChain cold start failed for {embedder}:\n{run.stderr[-3000:]}")
+    run = run_checked(cmd, env_for(embedder, index), f"the LangChain cold start for {embedder}")
     return {**json.loads(run.stdout.strip().splitlines()[-1]), "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb}
 
 
