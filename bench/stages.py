@@ -36,9 +36,14 @@ WARMUP = 5
 
 
 def questions(path: Path = QUESTIONS) -> list[dict]:
-    """The eval questions (with their history, when they have one)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    """The eval questions (with their history, when they have one), read as
+    `python -m eval` reads them; a bad line stops the benchmark."""
+    from eval.runner import load_questions
+
+    good, problems = load_questions(path)
+    if problems:
+        raise ValueError("\n".join(problems))
+    return [q.item for q in good]
 
 
 def _ms(since: float) -> float:
