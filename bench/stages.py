@@ -6,8 +6,8 @@ question, in turn (interleaved, so a busy neighbour slows all three alike):
 
 - the floor: one bare `embed_queries([question])` call;
 - ours: `Pipeline.ask`, split into the retriever's stages (embed, dense, bm25,
-  fusion, sentences), answer composition (`compose`, timed around the real
-  call) and the total;
+  fusion, sentences), answer composition (`compose`) and the total, as the
+  pipeline reports them in `timings_ms`;
 - the plain LangChain pipeline of the eval (`eval.baselines`): query embedding,
   FAISS search, and its whole `ask`.
 
@@ -50,24 +50,6 @@ def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000
 
 
-def timed_compose() -> list[float]:
-    """Wrap `rag.pipeline.compose` so every real call records its milliseconds."""
-    import rag.pipeline
-
-    original = rag.pipeline.compose
-    spent: list[float] = []
-
-    def compose(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent.append(_ms(t0))
-
-    rag.pipeline.compose = compose
-    return spent
-
-
 def langchain_steps(baseline) -> tuple[Callable, Callable]:
     """(embed query, search by vector) of the LangChain store, to time them apart."""
     store = baseline.store
@@ -91,7 +73,6 @@ def measure(embedder_name: str, rounds: int) -> dict:
     for item in items[:WARMUP]:  # first calls load word lists and warm caches
         pipe.ask(item["question"], item.get("history") or [])
         baseline.ask(item["question"])
-    compose_ms = timed_compose()
     ours: dict[str, list[float]] = {s: [] for s in STAGES}
     floor: list[float] = []
     lc: dict[str, list[float]] = {"embed": [], "dense": [], "total": []}
@@ -103,9 +84,7 @@ def measure(embedder_name: str, rounds: int) -> dict:
             floor.append(_ms(t0))
             answer = pipe.ask(q, history)
             for stage in STAGES:
-                if stage != "compose":
-                    ours[stage].append(answer.timings_ms[stage])
-            ours["compose"].append(compose_ms[-1])
+                ours[stage].append(answer.timings_ms[stage])
             t0 = time.perf_counter()
             vec = lc_embed(q)
             lc["embed"].append(_ms(t0))

@@ -135,10 +135,13 @@ class Pipeline:
         self.refresh()
         retriever = self.retriever
         found = retriever.search(contextual_query(text, history), text)
+        t1 = time.perf_counter()
         answer = compose(text, found, retriever.index.sentence_views[0], self.policy)
+        composed = {"compose": round((time.perf_counter() - t1) * 1000, 3)}
         if self.llm is not None:  # the extractive answer is its fallback
             answer = yield from self.llm.answer(found, answer, history, retriever.index.sentence_views[0], stream)
-        timings = {**found.timings_ms, **answer.timings_ms, "total": round((time.perf_counter() - t0) * 1000, 3)}
+        timings = {**found.timings_ms, **composed, **answer.timings_ms}
+        timings["total"] = round((time.perf_counter() - t0) * 1000, 3)
         yield Answer(**{**answer.__dict__, "timings_ms": timings})
 
     def warm_up(self, question: str = "why did he leave?") -> None:

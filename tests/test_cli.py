@@ -37,7 +37,7 @@ def test_ask_json_prints_exactly_one_object(index: Path) -> None:
     data = json.loads(run.stdout)  # the whole of stdout is one JSON object
     assert data["question"] == "why did he leave?" and not data["abstained"]
     assert data["citations"][0]["quote"] in data["citations"][0]["text"]
-    assert set(data["timings_ms"]) >= {"embed", "dense", "bm25", "fusion", "sentences", "total"}
+    assert set(data["timings_ms"]) >= {"embed", "dense", "bm25", "fusion", "sentences", "compose", "total"}
 
 
 def test_ask_readable_shows_sources(index: Path) -> None:
