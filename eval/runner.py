@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,14 +105,11 @@ def answerers(settings: Settings, names: Sequence[str], say: Callable[[str], Non
 
 
 def ask_one(answer: Answerer, q: Question) -> dict:
-    """One `--out` row: the answer object plus `id` and `latency_ms` (or an `error`)."""
-    t0 = time.perf_counter()
-    try:
-        result = answer(q.item["question"], q.item.get("history") or [])
-    except InputError as e:
-        result = {"question": q.item["question"], "error": str(e)}
-    latency = round((time.perf_counter() - t0) * 1000, 2)
-    return {"id": q.item["id"], **result, "latency_ms": latency}
+    """One `--out` row: the answer object plus `id` and `latency_ms` (or an
+    `error`), as `python -m rag ask --json --questions` writes it."""
+    from rag.cli import answer_row
+
+    return answer_row(answer, q.item)
 
 
 def warm_up(answer: Answerer, questions: Sequence[Question]) -> None:

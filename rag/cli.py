@@ -188,16 +188,23 @@ def ask_many(pipe, path: Path, as_json: bool) -> int:
             print(f"error: {path}:{number}: {item}", file=sys.stderr)
             print(json.dumps({"id": None, "line": number, "error": item}, ensure_ascii=False))
             continue
-        try:
-            t0 = time.perf_counter()
-            answer = pipe.ask(item["question"], item.get("history") or [])
-            row = {"id": item["id"], **answer.to_dict(), "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
-        except InputError as e:
+        row = answer_row(lambda q, h: pipe.ask(q, h).to_dict(), item)
+        if "error" in row:
             failures += 1
-            print(f"error: {path}:{number}: {e}", file=sys.stderr)
-            row = {"id": item["id"], "question": item["question"], "error": str(e)}
+            print(f"error: {path}:{number}: {row['error']}", file=sys.stderr)
         print(json.dumps(row, ensure_ascii=False) if as_json else f"[{item['id']}] " + render_row(row))
     return 2 if failures else 0
+
+
+def answer_row(ask: Callable[[str, list], dict], item: dict) -> dict:
+    """One `--questions` output line: the answer object plus `id` and
+    `latency_ms`, or `id`, `question` and the `error` that bad input got."""
+    t0 = time.perf_counter()
+    try:
+        result = ask(item["question"], item.get("history") or [])
+    except InputError as e:
+        return {"id": item["id"], "question": item["question"], "error": str(e)}
+    return {"id": item["id"], **result, "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
 
 
 def read_questions(path: Path) -> Iterator[tuple[int, dict | str]]:
