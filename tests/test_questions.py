@@ -78,12 +78,16 @@ def test_file_has_no_blank_or_invalid_lines():
 
 @pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
 def test_fields_and_types(q):
+    _check_fields(q, ID_RE)
+
+
+def _check_fields(q: dict, id_re: re.Pattern) -> None:
     for field, typ in REQUIRED.items():
         assert field in q, f"missing field {field!r}"
         assert isinstance(q[field], typ), f"{field!r} should be {typ.__name__}"
     unknown = set(q) - set(REQUIRED) - set(OPTIONAL)
     assert not unknown, f"unknown fields {sorted(unknown)}"
-    assert ID_RE.match(q["id"]), f"bad id {q['id']!r} (want e.g. 'q001')"
+    assert id_re.match(q["id"]), f"bad id {q['id']!r} (want e.g. {id_re.pattern})"
     assert q["question"].strip(), "empty question"
     assert q["lang"] in LANGS
     assert q["kind"] in KINDS
@@ -101,6 +105,10 @@ def test_fields_and_types(q):
 
 @pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
 def test_lang_matches_question(q):
+    _check_lang(q)
+
+
+def _check_lang(q: dict) -> None:
     has_cjk = bool(CJK_RE.search(q["question"]))
     if q["lang"] == "zh":
         assert has_cjk, "lang 'zh' but the question has no Chinese characters"
@@ -141,6 +149,22 @@ def test_no_overlap_with_heldout(path):
     }
     clashes = [q["id"] for q in ITEMS if _norm(q["question"]) in held]
     assert not clashes, f"questions also in {path.name}: {clashes}"
+
+
+HELDOUT_ID_RE = re.compile(r"^[a-z]\d{2,}$")  # one letter per set: h01, k01, m01
+
+
+@pytest.mark.parametrize("path", HELDOUT_FILES, ids=[p.name for p in HELDOUT_FILES])
+def test_heldout_schema(path):
+    """A held-out set follows the dev set's schema, with its own id letter."""
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for q in items:
+        _check_fields(q, HELDOUT_ID_RE)
+        _check_lang(q)
+        assert (q["kind"] == "unanswerable") == (not q["answerable"]), q["id"]
+        assert q["kind"] != "followup" or q.get("history"), f"{q['id']}: a follow-up needs a history"
+    assert len({q["id"] for q in items}) == len(items), f"{path.name}: duplicate ids"
+    assert len({q["id"][0] for q in items}) == 1, f"{path.name}: ids should share one letter"
 
 
 @pytest.mark.parametrize("path", HELDOUT_FILES, ids=[p.name for p in HELDOUT_FILES])
