@@ -164,7 +164,9 @@ def test_damaged_index_is_a_clear_error_and_no_answer(index, damage, message):
     assert run.returncode == 1
     assert message in run.stderr and "python -m rag build" in run.stderr and "Traceback" not in run.stderr
     assert run.stdout == ""  # no answer at all, rather than one from a mismatched index
-    if damage is truncate_faiss:  # the advice works (once is enough: a build replaces every file)
+    if damage is truncate_faiss:  # the readable answer says the same; the advice works (once is enough)
+        plain = rag("ask", QUESTION, index=index, seeds=REPO / "seeds")
+        assert plain.returncode == 1 and message in plain.stderr and "Traceback" not in plain.stderr
         assert rag("build", index=index, seeds=REPO / "seeds").returncode == 0
         assert rag("ask", "--json", QUESTION, index=index, seeds=REPO / "seeds").returncode == 0
 
