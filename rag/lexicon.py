@@ -116,8 +116,9 @@ def _in_corpus(terms: list[str], vocab: set[str], starts: set[str], cut) -> list
 _MONTHS = {
     name: str(n)
     for n, name in enumerate(
-        "january february march april - june july august september october november december".split(), start=1
+        "january february march april may june july august september october november december".split(), start=1
     )
+    if name != "may"
 }
 
 

@@ -38,7 +38,11 @@ OWN_TOP = 4  # best sentences a follow-up on its own is compared with
 # Tried on eval/questions.jsonl and left out, as they did not help: adding the
 # chunk's cosine or fused rank, a hubness penalty (similarity to the corpus
 # centroid), a short-sentence penalty, and the mean instead of the max over
-# sentence views.
+# sentence views; a query-prefixed sentence view; sentences ranked (or only
+# citations numbered) by rank fusion of score and shared words, which helped
+# the dev set but not the held-out sets; leaving the Latin words of a Chinese
+# question untranslated (dictionary noise, anthropic -> 有关, is what puts the
+# reason passage first for "他为什么离开 Anthropic?").
 
 
 @dataclass
