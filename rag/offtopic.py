@@ -20,10 +20,11 @@ by more than a margin is about something else.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
+
+from .folders import sha256_file
 
 BACKGROUND = Path(__file__).with_name("background.txt")
 
@@ -36,7 +37,7 @@ def background_questions(path: Path | None = None) -> list[str]:
 
 def background_sha256(path: Path | None = None) -> str:
     """What the index records, so an edited question list makes it stale."""
-    return hashlib.sha256((path or BACKGROUND).read_bytes()).hexdigest()
+    return sha256_file(path or BACKGROUND)
 
 
 def closest_background(vectors: np.ndarray, query: np.ndarray) -> float:
