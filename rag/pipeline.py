@@ -25,7 +25,7 @@ from .errors import InputError, RagError
 from .generate import LLMAnswerer
 from .indexing import open_index
 from .records import Answer
-from .retrieval import Retriever
+from .retrieval import Retrieval, Retriever
 from .store import IndexData
 
 Turn = dict  # {"role": "user" | "assistant", "content": str}
@@ -133,22 +133,26 @@ class Pipeline:
         t0 = time.perf_counter()
         text = clean_question(question, self.settings.max_question_chars)
         self.refresh()
-        retriever = self.retriever
-        found = retriever.search(contextual_query(text, history), text)
-        t1 = time.perf_counter()
-        answer = compose(text, found, retriever.index.sentence_views[0], self.policy)
-        composed = {"compose": round((time.perf_counter() - t1) * 1000, 3)}
+        retriever = self.retriever  # one index for the whole answer, even if a rebuild lands meanwhile
+        found, answer, compose_ms = self._extractive(retriever, text, history)
         if self.llm is not None:  # the extractive answer is its fallback
             answer = yield from self.llm.answer(found, answer, history, retriever.index.sentence_views[0], stream)
-        timings = {**found.timings_ms, **composed, **answer.timings_ms}
+        timings = {**found.timings_ms, "compose": compose_ms, **answer.timings_ms}
         timings["total"] = round((time.perf_counter() - t0) * 1000, 3)
         yield Answer(**{**answer.__dict__, "timings_ms": timings})
+
+    def _extractive(self, retriever: Retriever, text: str, history: Sequence[Turn]) -> tuple[Retrieval, Answer, float]:
+        """Retrieval for the question in its conversation, the extractive answer,
+        and the milliseconds composing it took."""
+        found = retriever.search(contextual_query(text, history), text)
+        t0 = time.perf_counter()
+        answer = compose(text, found, retriever.index.sentence_views[0], self.policy)
+        return found, answer, round((time.perf_counter() - t0) * 1000, 3)
 
     def warm_up(self, question: str = "why did he leave?") -> None:
         """One extractive answer, so the first person asking does not wait for
         the word lists to load; a configured language model is not called."""
-        found = self.retriever.search(question, question)
-        compose(question, found, self.index.sentence_views[0], self.policy)
+        self._extractive(self.retriever, question, ())
 
     def describe(self) -> dict:
         """What the index holds, for a status line."""
