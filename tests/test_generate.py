@@ -249,21 +249,24 @@ def test_follow_up_sends_the_conversation(gen: Pipeline, server: ScriptedLLM) ->
         (Reply(raw=b"<html>Bad gateway</html>"), "malformed reply"),
         (Reply(raw=b'{"choices": null}'), "malformed reply"),
         (Reply(""), "empty reply"),
-        (Reply(delay_s=3.0), "timeout after 1 s"),
+        (Reply(delay_s=20.0), "timeout after 1 s"),
     ],
 )
 def test_failures_fall_back_to_extraction(
     pipeline: Pipeline, server: ScriptedLLM, reply: Reply, why: str, stream: bool
 ) -> None:
     server.reply = reply
+    asked = len(server.requests)
     answer, seconds, _ = timed(with_llm(pipeline, server.url, timeout_s=1.0), WHY, stream)
+    assert len(server.requests) == asked + 1  # one request, never retried
     expected = pipeline.ask(WHY)
     assert answer.answerer == "extractive" and answer.answer == expected.answer
     assert answer.citations == expected.citations
     assert answer.notice == (
         f"The language model at {server.url} was unavailable ({why}); showing the extractive answer."
     )
-    assert seconds < 2.5, seconds  # never the server's 3 s
+    # Never the server's 20 s: the 1 s timeout holds (the margin absorbs a busy machine).
+    assert seconds < 10, seconds
     print(f"\n{why} ({'streamed' if stream else 'plain'}): extractive answer after {seconds:.2f} s")
 
 
@@ -283,7 +286,8 @@ def test_unreachable_and_hung_servers(pipeline: Pipeline) -> None:
     print(f"\nconnection refused: extractive answer after {seconds:.2f} s")
     with silent_server() as hung:
         answer, seconds, _ = timed(with_llm(pipeline, hung, timeout_s=1.0), WHY, stream=True)
-    assert answer.answerer == "extractive" and "(timeout after 1 s)" in answer.notice and seconds < 2.0
+    # a server that never answers costs the 1 s timeout, not a hang (margin for a busy machine)
+    assert answer.answerer == "extractive" and "(timeout after 1 s)" in answer.notice and seconds < 10
     print(f"hung server, 1 s timeout: extractive answer after {seconds:.2f} s")
 
 
