@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     deadline = time.perf_counter() + args.budget_min * 60
     left = lambda: deadline - time.perf_counter()  # noqa: E731
-    hnsw_above = args.hnsw_above or Settings.from_env().hnsw_above
+    hnsw_above = args.hnsw_above if args.hnsw_above is not None else Settings.from_env().hnsw_above
     t0 = time.perf_counter()
     result: dict = {
         "command": "python -m bench.scale " + " ".join(argv if argv is not None else sys.argv[1:]),
