@@ -197,9 +197,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    repo = str(Path(__file__).resolve().parents[1])
-    if repo not in sys.path:  # `bench/` sits beside `rag/`
-        sys.path.insert(0, repo)
     from bench.measure import BENCH, machine, write_json
     from bench.report import render_all
 
