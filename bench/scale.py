@@ -139,19 +139,21 @@ def query_latency(index_dir: Path, seeds: Path, embedder, in_domain: list[str], 
     from bench.vectors import ALL_CORES, RETRIEVER_K, dense_compare, faiss_threads, search_ms
     from rag.config import Settings
     from rag.pipeline import Pipeline
-    from rag.store import dense_index, load_index
+    from rag.store import load_index, new_dense_index
 
     t0 = time.perf_counter()
     index = load_index(index_dir)
     out: dict = {"load_s": round(time.perf_counter() - t0, 2)}
     vecs = index.dense.reconstruct_n(0, index.dense.ntotal)
-    flat = dense_index(vecs, hnsw_above=len(vecs))
+    flat = new_dense_index(vecs.shape[1], hnsw=False)
+    flat.add(vecs)
     if isinstance(index.dense, faiss.IndexHNSWFlat):
         hnsw = index.dense  # the build wrote one (above RAG_HNSW_ABOVE): no second build
     else:
         with faiss_threads(ALL_CORES):
             t0 = time.perf_counter()
-            hnsw = dense_index(vecs, hnsw_above=0)
+            hnsw = new_dense_index(vecs.shape[1], hnsw=True)
+            hnsw.add(vecs)
             out["hnsw_build_s"] = round(time.perf_counter() - t0, 2)
         out["hnsw_vectors_per_s"] = round(len(vecs) / max(out["hnsw_build_s"], 1e-9), 1)
     out["dense_bytes"] = {k: int(faiss.serialize_index(v).nbytes) for k, v in (("flat", flat), ("hnsw", hnsw))}

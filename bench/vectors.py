@@ -117,16 +117,16 @@ def dense_compare(flat, hnsw, queries: np.ndarray) -> dict:
 
 
 def bounded_hnsw(flat, budget_s: float, batch: int = 100_000) -> tuple[object, dict]:
-    """The store's HNSW (`rag.store.dense_index`) over the flat index's vectors, added in
+    """The store's HNSW (`rag.store.new_dense_index`) over the flat index's vectors, added in
     batches; stops when the next batch would likely overrun `budget_s` (judged by the last
     batch; the first always runs). Returns (the index, or None when stopped; timings)."""
     import faiss
 
-    from rag.store import HNSW_EF_CONSTRUCTION, HNSW_M, dense_index
+    from rag.store import HNSW_EF_CONSTRUCTION, HNSW_M, new_dense_index
 
     n, dim = flat.ntotal, flat.d
     xb = faiss.rev_swig_ptr(flat.get_xb(), n * dim).reshape(n, dim)  # a view: no second copy
-    hnsw = dense_index(np.empty((0, dim), np.float32), hnsw_above=-1)
+    hnsw = new_dense_index(dim, hnsw=True)
     info = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "budget_s": round(budget_s)}
     t0 = time.perf_counter()
     last = 0.0  # seconds the previous batch took; inserts slow down as the graph grows

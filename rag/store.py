@@ -132,18 +132,23 @@ def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_a
     )
 
 
+def new_dense_index(dim: int, hnsw: bool):
+    """An empty FAISS index for `dim`-dimensional unit vectors (inner product): HNSW with
+    the store's graph parameters, or exact (flat)."""
+    import faiss
+
+    if not hnsw:
+        return faiss.IndexFlatIP(dim)
+    index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    return index
+
+
 def dense_index(vectors: np.ndarray, hnsw_above: int):
     """The chunk vectors' FAISS index: exact (flat) up to `hnsw_above` vectors, HNSW above
     (measured in bench/README.md: recall@10 against flat, latency, build time)."""
-    import faiss
-
-    dim = vectors.shape[1]
-    if len(vectors) > hnsw_above:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-    else:
-        index = faiss.IndexFlatIP(dim)
+    index = new_dense_index(vectors.shape[1], hnsw=len(vectors) > hnsw_above)
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
 
