@@ -113,9 +113,8 @@ def main_tables(r: dict) -> list[str]:
 def _scale_row(label: str, info: dict, real: bool) -> str:
     q = info["queries"]
     size = info["index_bytes"]
-    other = q["dense_bytes"]["hnsw" if info.get("dense_written", "flat") == "flat" else "flat"]
-    alt = size["total"] - size.get("dense.faiss", 0) + other
-    flat_size, hnsw_size = (size["total"], alt) if info.get("dense_written", "flat") == "flat" else (alt, size["total"])
+    base = size["total"] - size.get("dense.faiss", 0)  # the index without its dense part
+    flat_size, hnsw_size = base + q["dense_bytes"]["flat"], base + q["dense_bytes"]["hnsw"]
     if real:
         build = f"{info['chunks_per_s']:.1f} (real)"
     else:

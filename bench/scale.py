@@ -120,7 +120,7 @@ def derived_build(
             "distinct_sentences": round(distinct, 3), "texts_to_embed": len(chunks) + VIEWS * len(sentences),
             "chunking_s": round(chunking_s, 2), "write_s": round(write_s, 2),
             "chunks_per_s_without_embedding": round(len(chunks) / (chunking_s + write_s), 1),
-            "dense_written": "hnsw" if len(chunks) > hnsw_above else "flat", "index_bytes": dir_bytes(index),
+            "index_bytes": dir_bytes(index),
         },
         index, seeds,
     )  # fmt: skip
