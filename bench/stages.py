@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -106,7 +105,6 @@ def measure(embedder_name: str, rounds: int) -> dict:
             "build_s": round(baseline_build_s, 3),
             "ms": {s: summary(v) for s, v in lc.items()},
         },
-        "self_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
