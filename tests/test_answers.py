@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ import pytest
 from rag.config import REPO, Settings
 from rag.embedding import load_embedder
 from rag.errors import InputError, ModelError
-from rag.pipeline import clean_question, contextual_query
+from rag.pipeline import contextual_query
 
 from .conftest import SEED
 
@@ -50,6 +51,19 @@ def test_hybrid_retrieval_puts_the_right_passage_first(pipeline, question: str, 
     assert not answer.abstained, answer.answer
     assert passage in answer.citations[0].text, [c.quote for c in answer.citations]
     assert f"[{answer.citations[0].n}]" in answer.answer
+    _check_citations_point_back_into_the_seed_file(answer)
+
+
+def _check_citations_point_back_into_the_seed_file(answer) -> None:
+    assert 1 <= len(answer.citations) <= 4
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    for c in answer.citations + answer.closest:
+        assert SEED_TEXT[c.start : c.end] == c.text
+        assert c.quote in c.text and c.source == SEED.name
+        assert c.paragraph >= 1 and len(c.text) <= 300
+    # every marker in the text is a citation and every citation is used once
+    markers = [int(m) for m in re.findall(r"\[(\d+)\]", answer.answer)]
+    assert sorted(markers) == [c.n for c in answer.citations]
 
 
 def test_a_terse_question_whose_words_are_all_in_one_sentence_is_answered(pipeline) -> None:
@@ -98,20 +112,6 @@ def test_abstains_in_the_questions_language(pipeline, question: str) -> None:
     assert "[1]" not in answer.answer
 
 
-def test_citations_point_back_into_the_seed_file(pipeline) -> None:
-    for question, _ in FIRST_PASSAGE:
-        answer = pipeline.ask(question)
-        assert 1 <= len(answer.citations) <= 4
-        assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
-        for c in answer.citations + answer.closest:
-            assert SEED_TEXT[c.start : c.end] == c.text
-            assert c.quote in c.text and c.source == SEED.name
-            assert c.paragraph >= 1 and len(c.text) <= 300
-        # every marker in the text is a citation and every citation is used once
-        markers = [int(m) for m in __import__("re").findall(r"\[(\d+)\]", answer.answer)]
-        assert sorted(markers) == [c.n for c in answer.citations]
-
-
 def test_answer_quotes_sentences_in_article_order(pipeline) -> None:
     answer = pipeline.ask("他在 Anthropic 做了哪些工作?")
     positions = [SEED_TEXT.index(c.quote.split("\n")[0]) for c in answer.citations]
@@ -156,11 +156,8 @@ def test_json_contract(pipeline) -> None:
 @pytest.mark.parametrize(
     ("question", "outcome"),
     [
-        ("", "empty"),
-        ("   \n\t ", "empty"),
-        ("\x00\x01\u200b", "empty"),
-        ("x" * 2001, "limit"),
-        ("why did he leave?\ud800", "ok"),
+        ("", "empty"),  # whitespace and invisible characters: tests/test_properties.py
+        ("x" * 2001, "limit"),  # one over the limit
         ("<img src=x onerror=alert(1)> why did he leave?", "ok"),
         ("🙂🙂 他为什么离开?", "ok"),
     ],
@@ -172,12 +169,6 @@ def test_bad_input_is_a_clear_error_or_an_answer(pipeline, question: str, outcom
         return
     with pytest.raises(InputError, match=outcome):
         pipeline.ask(question)
-
-
-def test_clean_question_keeps_the_words() -> None:
-    assert clean_question("  why\x00 did\u200b he  leave? ", 100) == "why did he leave?"
-    with pytest.raises(InputError, match="text"):
-        clean_question(None, 100)
 
 
 def test_both_backends_answer_alike(pipeline, st_pipeline) -> None:
