@@ -48,7 +48,7 @@ def test_chunk_sizes_are_checkable_at_a_glance(seeds_copy: Path) -> None:
     assert sizes[0] >= 60 and sizes[-1] <= 260, sizes
 
 
-def test_chunk_ids_are_stable_and_content_derived(seeds_copy: Path, tmp_path: Path) -> None:
+def test_chunk_ids_are_stable_and_content_derived(seeds_copy: Path) -> None:
     first, _ = chunk_documents(load_seeds(seeds_copy))
     again, _ = chunk_documents(load_seeds(seeds_copy))
     assert [c.id for c in first] == [c.id for c in again]
