@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.measure import BENCH, copy_index, env_for, machine, peak_rss_mb, serving_app, summary, write_json
+from bench.measure import BENCH, copy_index, env_for, machine, proc_status_mb, serving_app, summary, write_json
 
 
 def mixed_questions(items: list[dict], clients: int, per_client: int) -> list[list[dict]]:
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[load] app ready in {app.ready_s:.1f} s at {app.url}", file=sys.stderr, flush=True)
             result = run_load(app.url, plan, args.timeout, args.per_request)
             result["app_ready_s"] = app.ready_s
-            result["app_peak_rss_mb"] = peak_rss_mb(app.proc.pid)
+            result["app_peak_rss_mb"] = proc_status_mb("VmHWM", app.proc.pid)
     result = {
         "command": "python -m bench.load " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": before,

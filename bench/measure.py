@@ -8,13 +8,16 @@ Owns how a number is taken, not which numbers are taken:
   of all children that `RUSAGE_CHILDREN` would give);
 - `serving_app` starts `python app.py` on a free 127.0.0.1 port, waits until
   it serves, and always stops it (SIGINT, then SIGTERM, then SIGKILL);
-- `summary` gives median / p95 (linear interpolation) of a list of timings.
+- `summary` gives median / p95 (linear interpolation) of a list of timings;
+- `proc_status_mb` reads a memory field (VmRSS now, VmHWM peak) of a process from /proc.
 
 >>> summary([5.0, 1.0, 3.0, 2.0, 4.0])
 {'n': 5, 'p50': 3.0, 'p95': 4.8, 'mean': 3.0}
 >>> run = run_measured([sys.executable, "-c", "print('hi')"])
 >>> (run.rc, run.stdout.strip(), run.wall_s < 30, run.peak_rss_mb > 1)
 (0, 'hi', True, True)
+>>> proc_status_mb("VmHWM") >= proc_status_mb("VmRSS") > 1
+True
 """
 
 from __future__ import annotations
@@ -130,11 +133,12 @@ def copy_index(dest: Path) -> Path:
     return target
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    """VmHWM (the peak resident set) of a running process, from /proc."""
+def proc_status_mb(field: str, pid: int | str = "self") -> float | None:
+    """A memory field of a running process from /proc/<pid>/status, in MB: "VmRSS" (resident
+    now) or "VmHWM" (peak resident); `pid` "self" is this process. None when unreadable."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         return None

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import BENCH, env_for, machine, run_checked, summary, write_json
+from bench.measure import BENCH, env_for, machine, proc_status_mb, run_checked, summary, write_json
 
 VIEWS = 3  # sentence views per sentence (rag.chunking.sentence_views)
 
@@ -166,19 +166,12 @@ def query_latency(
     questions = in_domain + off_domain
     for name, dense in (("flat", flat), ("hnsw", hnsw)):
         out[f"ask_ms_{name}"] = _asks(Pipeline(settings, embedder, replace(index, dense=dense)), questions)
-    out["rss_mb_serving"] = _rss_now()
+    out["rss_mb_serving"] = proc_status_mb("VmRSS")
     with faiss_threads(ALL_CORES):  # the pipelines above set one thread process-wide
         out["dense"] = {name: dense_compare(flat, hnsw, q) for name, q in qv.items()}
     with faiss_threads(1):
         out["dense"]["flat_ms_1_thread"] = summary(search_ms(flat, qv["in_domain"], RETRIEVER_K)[0])
     return out
-
-
-def _rss_now() -> float | None:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 def embedding_rate(result: dict) -> float | None:

@@ -105,7 +105,7 @@ def app_cold(embedder: str, index: Path, runs: int) -> dict:
     """`python app.py` until it serves, then one `/chat` answer through gradio_client."""
     from gradio_client import Client
 
-    from bench.measure import env_for, peak_rss_mb, serving_app, summary
+    from bench.measure import env_for, proc_status_mb, serving_app, summary
 
     ready, first, rss = [], [], []
     for _ in range(runs):
@@ -116,7 +116,7 @@ def app_cold(embedder: str, index: Path, runs: int) -> dict:
             if not reply.get("citations"):
                 raise RuntimeError(f"the app answered without citations: {reply}")
             ready.append(app.ready_s)
-            rss.append(peak_rss_mb(app.proc.pid))
+            rss.append(proc_status_mb("VmHWM", app.proc.pid))
     return {
         "ready_s": summary(ready),
         "first_answer_s": summary(first),
