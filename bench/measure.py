@@ -9,6 +9,7 @@ Owns how a number is taken, not which numbers are taken:
 - `serving_app` starts `python app.py` on a free 127.0.0.1 port, waits until
   it serves, and always stops it (SIGINT, then SIGTERM, then SIGKILL);
 - `summary` gives median / p95 (linear interpolation) of a list of timings;
+- `built_seconds` reads the build step's seconds from `python -m rag build`'s output;
 - `proc_status_mb` reads a memory field (VmRSS now, VmHWM peak) of a process from /proc.
 
 >>> summary([5.0, 1.0, 3.0, 2.0, 4.0])
@@ -16,6 +17,8 @@ Owns how a number is taken, not which numbers are taken:
 >>> run = run_measured([sys.executable, "-c", "print('hi')"])
 >>> (run.rc, run.stdout.strip(), run.wall_s < 30, run.peak_rss_mb > 1)
 (0, 'hi', True, True)
+>>> built_seconds("Built: 1 documents, 12 chunks, 54 sentences, model m, 3.2 s"), built_seconds("?")
+(3.2, None)
 >>> proc_status_mb("VmHWM") >= proc_status_mb("VmRSS") > 1
 True
 """
@@ -26,6 +29,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -109,6 +113,12 @@ def run_checked(cmd: Sequence[str], env: dict | None, what: str, timeout: float 
         how = f"timed out after {run.wall_s:.0f} s" if run.timed_out else f"failed (exit {run.rc})"
         raise RuntimeError(f"{what} {how}:\n{run.stderr[-3000:]}")
     return run
+
+
+def built_seconds(stdout: str) -> float | None:
+    """The build step's seconds from the "Built: …, N s" line `python -m rag build` prints; None without it."""
+    m = re.search(r"Built: .*, ([\d.]+) s", stdout)
+    return float(m.group(1)) if m else None
 
 
 def free_port() -> int:

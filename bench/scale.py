@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gc
 import random
-import re
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import BENCH, env_for, machine, proc_status_mb, run_checked, summary, write_json
+from bench.measure import BENCH, built_seconds, env_for, machine, proc_status_mb, run_checked, summary, write_json
 
 VIEWS = 3  # sentence views per sentence (rag.chunking.sentence_views)
 
@@ -59,7 +58,9 @@ def real_build(n: int, tmp: Path, embedder: str, timeout: float) -> tuple[dict, 
     chunks, sentences = write_corpus(seeds, n)
     cmd = [sys.executable, "-m", "rag", "build", "--seeds", str(seeds), "--index", str(index)]
     run = run_checked(cmd, env_for(embedder, index), "the real build", timeout=timeout)
-    build_s = float(re.search(r", ([\d.]+) s\s*$", run.stdout.strip()).group(1))
+    build_s = built_seconds(run.stdout)
+    if build_s is None:
+        raise RuntimeError(f"the real build printed no 'Built: … s' line:\n{run.stdout[-2000:]}")
     texts = len(chunks) + VIEWS * len(sentences)
     return (
         {

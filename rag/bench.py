@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 import time
@@ -88,17 +87,11 @@ def cold_ask(embedder: str, index: Path, runs: int) -> dict:
 
 def build_seeds(embedder: str, tmp: Path) -> dict:
     """`python -m rag build` of the seeds into a new folder (model load included in the wall time)."""
-    from bench.measure import env_for, run_checked
+    from bench.measure import built_seconds, env_for, run_checked
 
     target = tmp / f"build-{embedder}"
     run = run_checked([sys.executable, "-m", "rag", "build"], env_for(embedder, target), f"rag build for {embedder}")
-    m = re.search(r"Built: (.*), ([\d.]+) s", run.stdout)
-    return {
-        "wall_s": run.wall_s,
-        "build_s": float(m.group(2)) if m else None,
-        "summary": m.group(1) if m else run.stdout.strip(),
-        "peak_rss_mb": run.peak_rss_mb,
-    }
+    return {"wall_s": run.wall_s, "build_s": built_seconds(run.stdout), "peak_rss_mb": run.peak_rss_mb}
 
 
 def app_cold(embedder: str, index: Path, runs: int) -> dict:
