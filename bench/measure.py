@@ -8,7 +8,8 @@ Owns how a number is taken, not which numbers are taken:
   of all children that `RUSAGE_CHILDREN` would give);
 - `serving_app` starts `python app.py` on a free 127.0.0.1 port, waits until
   it serves, and always stops it (SIGINT, then SIGTERM, then SIGKILL);
-- `summary` gives median / p95 (linear interpolation) of a list of timings;
+- `summary` gives median / p95 (linear interpolation) of a list of timings,
+  `ratio` the quotient of two of them (LangChain ÷ ours);
 - `built_seconds` reads the build step's seconds from `python -m rag build`'s output;
 - `proc_status_mb` reads a memory field (VmRSS now, VmHWM peak) of a process from /proc.
 
@@ -64,6 +65,11 @@ def summary(values: Sequence[float], digits: int = 3) -> dict:
         "p95": round(float(np.percentile(arr, 95)), digits),
         "mean": round(float(arr.mean()), digits),
     }
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, rounded; None when either is missing."""
+    return round(a / b, 2) if a is not None and b else None
 
 
 @dataclass

