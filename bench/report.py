@@ -16,16 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.measure import RSS_GOAL_MB, ratio, read_json
-
-STAGE_NAMES = {
-    "embed": "query embedding",
-    "dense": "dense search (FAISS)",
-    "bm25": "BM25",
-    "fusion": "fusion (RRF)",
-    "sentences": "sentence scoring",
-    "compose": "answer composition",
-    "total": "**warm answer (total)**",
-}
+from bench.stages import STAGE_NAMES
 
 
 def ms(s: dict | None, digits: int = 2) -> str:
