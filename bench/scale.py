@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.measure import BENCH, built_seconds, env_for, machine, proc_status_mb, run_checked, summary, write_json
+from rag.chunking import sentence_views
 
-VIEWS = 3  # sentence views per sentence (rag.chunking.sentence_views)
+VIEWS = len(sentence_views([]))  # texts embedded per sentence (3: alone, under its heading, after the one before)
 
 
 def estimate_full_s(chunking_s: float, write_s: float, texts: int, texts_per_s: float | None) -> float | None:
