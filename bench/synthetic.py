@@ -7,7 +7,8 @@ paragraph), in sections under headings, like a real seeds folder. The same
 seed gives the same corpus.
 
 >>> import random
->>> docs = list(documents(random.Random(7), 2))
+>>> rng = random.Random(7)
+>>> docs = [named_document(rng, i) for i in range(2)]
 >>> [name for name, _ in docs]
 ['doc-00000.zh.txt', 'doc-00001.en.txt']
 >>> len({s for _, text in docs for s in text.split("\\n")}) > 20
@@ -17,7 +18,6 @@ True
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 ZH_WHO = (
@@ -130,12 +130,6 @@ def named_document(rng: random.Random, i: int) -> tuple[str, str]:
     """Document number `i`: two in five are English, the rest Chinese."""
     lang = "en" if i % 5 in (1, 3) else "zh"
     return f"doc-{i:05d}.{lang}.txt", document(rng, lang)
-
-
-def documents(rng: random.Random, count: int) -> Iterator[tuple[str, str]]:
-    """(file name, text) pairs."""
-    for i in range(count):
-        yield named_document(rng, i)
 
 
 def write_corpus(folder: Path, target_chunks: int, chunk_size: int = 220, seed: int = 0) -> tuple[list, list]:
