@@ -166,7 +166,6 @@ class App:
     url: str
     proc: subprocess.Popen
     ready_s: float
-    log: Path
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
@@ -210,7 +209,7 @@ def serving_app(env: dict, timeout: float = 300.0) -> Iterator[App]:
                     _wait_http(url, proc, timeout)
                 except (RuntimeError, TimeoutError) as e:
                     raise RuntimeError(f"{e}; its log ends:\n{log.read_text(errors='replace')[-2000:]}") from None
-                yield App(url, proc, round(time.perf_counter() - t0, 3), log)
+                yield App(url, proc, round(time.perf_counter() - t0, 3))
             finally:
                 stop(proc)
 
