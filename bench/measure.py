@@ -20,7 +20,8 @@ Owns how a number is taken, not which numbers are taken:
 (0, 'hi', True, True)
 >>> built_seconds("Built: 1 documents, 12 chunks, 54 sentences, model m, 3.2 s"), built_seconds("?")
 (3.2, None)
->>> proc_status_mb("VmHWM") >= proc_status_mb("VmRSS") > 1
+>>> rss = proc_status_mb("VmRSS")  # read first: the peak read after it can only be higher
+>>> proc_status_mb("VmHWM") >= rss > 1
 True
 """
 
