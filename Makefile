@@ -36,7 +36,7 @@ bench: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check rag eval tests app.py
+	$(BIN)/ruff format --check rag eval tests bench app.py
 
 clean-venv:
 	rm -rf $(VENV)
