@@ -30,6 +30,9 @@ class Reply:
     raw: bytes | None = None  # sent as the body instead of a well-formed completion
     piece_chars: int = 3  # characters per streamed chunk
     piece_delay_s: float = 0.0  # between streamed chunks
+    # Set: after the first streamed piece the server waits (at most 10 s) for the client
+    # to set it, so a test can show the first words arrived while the rest was held back.
+    hold: threading.Event | None = None
 
     def content(self, request: dict) -> str:
         return self.text(request) if callable(self.text) else self.text
@@ -39,6 +42,7 @@ class ScriptedLLM:
     def __init__(self) -> None:
         self.reply = Reply("")
         self.requests: list[dict] = []
+        self.released: list[bool] = []  # per held stream: did the client release it (not the 10 s cap)?
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -129,6 +133,8 @@ def _handler(server: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
             for i in range(0, len(text), size):
                 self.wfile.write(chunk({"content": text[i : i + size]}, model))
                 self.wfile.flush()
+                if i == 0 and reply.hold is not None:
+                    server.released.append(reply.hold.wait(10))
                 server.wait(reply.piece_delay_s)
             self.wfile.write(chunk({}, model, finish="stop") + b"data: [DONE]\n\n")
 
