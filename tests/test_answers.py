@@ -135,14 +135,26 @@ def test_unrelated_question_after_a_conversation_still_abstains(pipeline) -> Non
     assert pipeline.ask("他有几个孩子?", history).abstained
 
 
-@pytest.mark.parametrize("question", ["Also, how tall is Mount Everest?", "那北京今天天气怎么样?"])
+NEXT = [{"role": "user", "content": "他之后打算做什么?"}, {"role": "assistant", "content": "…"}]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Also, how tall is Mount Everest?", "那北京今天天气怎么样?", "那今天股市怎么样?", "另外,上届世界杯谁赢了?"],
+)
 def test_an_off_topic_question_that_seems_to_point_back_still_abstains(pipeline, question: str) -> None:
-    # "also" and "那" glue the earlier turn on, which makes the query look like
-    # the letter; the follow-up on its own is an everyday question.
-    history = [{"role": "user", "content": "他之后打算做什么?"}, {"role": "assistant", "content": "…"}]
-    answer = pipeline.ask(question, history)
+    # "also", "那" and "另外" glue the earlier turn on, which makes the query look
+    # like the letter; the follow-up on its own is an everyday question.
+    answer = pipeline.ask(question, NEXT)
     assert answer.abstained, answer.answer
     assert answer.closest and not answer.citations
+
+
+@pytest.mark.parametrize("question", ["那他为什么想学诗歌?", "那他还打算做什么?", "这和他的研究有关吗?"])
+def test_chinese_follow_ups_about_the_letter_are_answered(pipeline, question: str) -> None:
+    # the lower off-topic limit for Chinese follow-ups (rag.answer) must not catch these
+    answer = pipeline.ask(question, NEXT)
+    assert not answer.abstained and answer.citations
 
 
 def test_json_contract(pipeline) -> None:
