@@ -18,7 +18,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 
-from .answer import Policy, compose
+from .answer import LEAD, NOT_SAID, Policy, compose
 from .config import Settings
 from .embedding import Embedder, load_embedder
 from .errors import InputError, RagError
@@ -61,18 +61,45 @@ _REFERS_BACK = re.compile(
 )
 
 
+_MARKER = re.compile(r"\[\d+\]")
+# Of the answer before a follow-up, this many characters join its query: on
+# eval/questions.jsonl 60 and 150 score alike (hit@1 0.759 -> 0.776, answer
+# accuracy 0.845 -> 0.862 over the user turn alone).
+ANSWER_CONTEXT_CHARS = 150
+
+
 def refers_back(question: str) -> bool:
     return bool(_REFERS_BACK.search(question))
 
 
 def contextual_query(question: str, history: Sequence[Turn]) -> str:
-    """The question with the last user turn before it when it refers back to it,
-    so follow-ups keep their topic; otherwise the question alone."""
-    earlier = [t.get("content", "") for t in history if isinstance(t, dict) and t.get("role") == "user"]
-    earlier = [e for e in earlier if isinstance(e, str) and e.strip()]
+    """The question with the conversation it refers back to, so follow-ups keep
+    their topic: the last user turn and the start of the answer to it (what
+    "这件事" or "there" most likely points at). A question that does not refer
+    back is searched alone.
+
+    >>> turns = [{"role": "user", "content": "他接下来想学什么?"},
+    ...          {"role": "assistant", "content": "他表示,希望攻读诗歌学位。[1]"}]
+    >>> contextual_query("为什么这件事重要?", turns)
+    '他接下来想学什么? 他表示,希望攻读诗歌学位。 为什么这件事重要?'
+    >>> contextual_query("How tall is Mount Everest?", turns)
+    'How tall is Mount Everest?'
+    """
+    earlier = _said(history, "user")
     if not earlier or not refers_back(question):
         return question
-    return f"{earlier[-1].strip()[:500]} {question}"
+    context = [earlier[-1][:500]]
+    answers = _said(history, "assistant")
+    if answers:
+        reply = _MARKER.sub("", answers[-1]).strip()
+        if reply not in NOT_SAID.values():  # "the article does not say" points at nothing
+            context.append(reply.removeprefix(LEAD["en"])[:ANSWER_CONTEXT_CHARS])
+    return " ".join([*context, question])
+
+
+def _said(history: Sequence[Turn], role: str) -> list[str]:
+    said = [t.get("content") for t in history if isinstance(t, dict) and t.get("role") == role]
+    return [s.strip() for s in said if isinstance(s, str) and s.strip()]
 
 
 class Pipeline:
