@@ -8,7 +8,7 @@ Owns how a number is taken, not which numbers are taken:
   of all children that `RUSAGE_CHILDREN` would give);
 - `serving_app` starts `python app.py` on a free 127.0.0.1 port, waits until
   it serves, and always stops it (SIGINT, then SIGTERM, then SIGKILL);
-- `summary` gives median / p95 (linear interpolation) of a list of timings,
+- `summary` gives median / p95 (linear interpolation, `eval.metrics.percentile`) of a list of timings,
   `ratio` the quotient of two of them (LangChain ÷ ours);
 - `built_seconds` reads the build step's seconds from `python -m rag build`'s output;
 - `proc_status_mb` reads a memory field (VmRSS now, VmHWM peak) of a process from /proc.
@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from eval.metrics import percentile
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 # The memory goal for the torch-free backend: its CLI, its build and the app
@@ -62,8 +64,8 @@ def summary(values: Sequence[float], digits: int = 3) -> dict:
     arr = np.asarray(values, dtype=float)
     return {
         "n": int(arr.size),
-        "p50": round(float(np.percentile(arr, 50)), digits),
-        "p95": round(float(np.percentile(arr, 95)), digits),
+        "p50": percentile(values, 0.5, digits),
+        "p95": percentile(values, 0.95, digits),
         "mean": round(float(arr.mean()), digits),
     }
 

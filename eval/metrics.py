@@ -131,20 +131,21 @@ def _mean(values: Iterable[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    """Percentile interpolated linearly between the closest ranks, as numpy's
-    default and so as the benchmarks (`bench.measure.summary`) take it.
+def percentile(values: Sequence[float], q: float, digits: int = 2) -> float | None:
+    """The `q` quantile (0 to 1) interpolated linearly between the closest ranks,
+    as numpy's default, rounded to `digits`; None for no values. The benchmarks
+    (`bench.measure.summary`) take their percentiles with it too.
 
-    >>> _pct([1, 2, 3, 4, 5], 0.95), _pct([1, 2, 3, 4], 0.5), _pct([7], 0.95)
+    >>> percentile([1, 2, 3, 4, 5], 0.95), percentile([1, 2, 3, 4], 0.5), percentile([7], 0.95)
     (4.8, 2.5, 7.0)
     """
-    if not values:
+    if not len(values):
         return None
     values = sorted(values)
     pos = q * (len(values) - 1)
     lo = int(pos)
     hi = min(lo + 1, len(values) - 1)
-    return round(float(values[lo] + (values[hi] - values[lo]) * (pos - lo)), 2)
+    return round(float(values[lo] + (values[hi] - values[lo]) * (pos - lo)), digits)
 
 
 def summarise(scores: list[dict]) -> dict:
@@ -167,8 +168,8 @@ def summarise(scores: list[dict]) -> dict:
         "cite_median_chars": statistics.median(lengths) if lengths else None,
         "abstain_recall": _mean(s["abstained"] for s in unans),
         "false_abstain": _mean(s["abstained"] for s in ans),
-        "latency_p50_ms": _pct(latencies, 0.5),
-        "latency_p95_ms": _pct(latencies, 0.95),
+        "latency_p50_ms": percentile(latencies, 0.5),
+        "latency_p95_ms": percentile(latencies, 0.95),
     }
 
 
