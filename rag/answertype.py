@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 
 _I = re.IGNORECASE
-_ROLES_EN = r"ceo|founders?|co-?founders?|president|chairman|chairwoman|successor|boss|manager|supervisor|advis[eo]r"
-_ROLES_ZH = r"接替|接任|继任|接手|创办|创立|创建|创始人|CEO|首席执行官|总裁|董事长|老板|上司|导师"
+_ROLES_EN = r"ceo|chief executive|owners?|founders?|co-?founders?|president|chairman|chairwoman|successor|boss|manager|supervisor|advis[eo]r"
+_ROLES_ZH = r"所有者|拥有者|控股|接替|接任|继任|接手|创办|创立|创建|创始人|CEO|首席执行官|总裁|董事长|老板|上司|导师"
 # Order matters: the first matching question pattern decides the type.
 QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
     ("age", re.compile(r"\bhow old\b|\bage\b|多大年纪|多大了|年纪|年龄|几岁|多少岁", _I)),
@@ -44,10 +44,10 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
     (
         "role",
         re.compile(
-            rf"\bwho\b[^?]*\b(?:{_ROLES_EN}|founded|replaced?|replaces|replacing|succeed(?:s|ed)?|"
+            rf"\bwho\b[^?]*\b(?:{_ROLES_EN}|owns|owned|founded|replaced?|replaces|replacing|succeed(?:s|ed)?|"
             r"(?:took|take|takes|taking) over)\b|"
             rf"\b(?:{_ROLES_EN})s? (?:of|at|to)\b|"
-            rf"谁[^?？]*(?:{_ROLES_ZH})|(?:{_ROLES_ZH})[^?？]*(?:是谁|哪位|什么人)",
+            rf"谁[^?？]*(?:{_ROLES_ZH})|归谁|谁拥有|(?:{_ROLES_ZH})[^?？]*(?:是谁|哪位|什么人)",
             _I,
         ),
     ),

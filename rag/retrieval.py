@@ -12,6 +12,7 @@ sentences that support it.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -54,7 +55,8 @@ class Retrieval:
     best_sentence: float  # top sentence cosine to the question as asked (no bonuses)
     # One of the best sentences holds every word of the question (or a
     # translation of it): the article speaks of exactly this, however low the
-    # cosine of a terse question ("Who are Harsh Mehta and Behnam Neyshabur?").
+    # cosine of a terse question ("Who are Harsh Mehta and Behnam Neyshabur?"),
+    # or one of them holds every phrase the question quotes (`quoted_found`).
     words_all_found: bool = False
     # Cosine of the nearest everyday question (rag.offtopic); -1 with none.
     background: float = -1.0
@@ -128,7 +130,8 @@ class Retriever:
             best_sentence=best,
             words_all_found=self._all_found(
                 tokens if question in (None, query) else tokenize(question), sentences[:ALL_FOUND_IN]
-            ),
+            )
+            or quoted_found(question or query, sentences[:ALL_FOUND_IN]),
             background=closest_background(self.index.background, qvec),
             own_offtopic=own,
             kind=kind,
@@ -223,6 +226,24 @@ class Retriever:
         """Corpus words the English tokens translate to, once each."""
         out = [z for t in tokens if is_latin(t) for z in translate(t, self.index.lexicon)]
         return list(dict.fromkeys(out))
+
+
+_QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,30})[”\"」』》]")
+
+
+def quoted_found(question: str, sentences: list[ScoredSentence]) -> bool:
+    """The question quotes the article's own words (“谄媚”, "sycophancy") and
+    one of `sentences` holds every quoted phrase: it asks about exactly that,
+    however far the rest of it ("英文原词是什么?") is from the sentence.
+
+    >>> from rag.records import Chunk, Sentence
+    >>> ch = Chunk("c", "a.txt", "", 1, 0, 12, "他研究了“谄媚”现象。")
+    >>> found = [ScoredSentence(Sentence("c", "a.txt", "", 1, 0, 12, ch.text), ch, 0.8, 0)]
+    >>> quoted_found("“谄媚”的英文原词是什么?", found), quoted_found("“拍马屁”是什么?", found)
+    (True, False)
+    """
+    phrases = [p.strip() for p in _QUOTED.findall(question) if len(p.strip()) >= 2]
+    return bool(phrases) and any(all(p in s.sentence.text for p in phrases) for s in sentences)
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:

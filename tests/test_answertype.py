@@ -28,6 +28,9 @@ from rag.answertype import expected_type, has_type
         ("Who founded Anthropic?", "role"),
         ("Who will replace him?", "role"),
         ("Anthropic 的创始人是谁?", "role"),
+        ("Who runs Anthropic as chief executive?", "role"),
+        ("Who owns X now?", "role"),
+        ("X 这个平台现在归谁所有?", "role"),
         ("Who reported that?", None),  # a source, not a role
         ("Who led the biodefense work?", None),  # "he" answers it: leading is not a title
         ("What did he research?", None),
