@@ -16,7 +16,10 @@ from __future__ import annotations
 import re
 
 _I = re.IGNORECASE
-_ROLES_EN = r"ceo|chief executive|owners?|founders?|co-?founders?|president|chairman|chairwoman|successor|boss|manager|supervisor|advis[eo]r"
+_ROLES_EN = (
+    r"ceo|chief executive|owners?|founders?|co-?founders?|president|chairman|chairwoman|successor|boss|"
+    r"manager|supervisor|advis[eo]r"
+)
 _ROLES_ZH = r"所有者|拥有者|控股|接替|接任|继任|接手|创办|创立|创建|创始人|CEO|首席执行官|总裁|董事长|老板|上司|导师"
 # Order matters: the first matching question pattern decides the type.
 QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
