@@ -143,6 +143,9 @@ def chunk_documents(docs: Sequence[Document], size: int = 220, minimum: int = 60
 CONTEXT_CHARS = 40
 
 
+IN_CONTEXT_VIEW = 2  # which of `sentence_views` reads the sentence after the one before
+
+
 def sentence_views(sentences: Sequence[Sentence]) -> list[list[str]]:
     """The texts embedded for each sentence: alone, under its heading, and after
     the end of the sentence before it. A question may match any of the three;

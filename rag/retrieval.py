@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .answertype import expected_type, has_type
+from .chunking import IN_CONTEXT_VIEW
 from .embedding import Embedder
 from .lexical import is_latin, tokenize
 from .lexicon import translate
@@ -34,6 +35,12 @@ LEX_WEIGHT = 0.03
 # A sentence holding the kind of fact the question asks for (a date for
 # "when", a cause for "why": see rag.answertype) gains this much.
 TYPE_BONUS = 0.02
+# A sentence shorter than this that follows another in its chunk says little
+# on its own ("对他而言,这意味着离开。" matches every question about leaving), so
+# only its in-context view counts (chunking.sentence_views: the end of the
+# sentence before, then it). On eval/questions.jsonl: hit@1 0.771 -> 0.791,
+# answer accuracy unchanged; at 18 characters and above accuracy drops.
+SHORT_SENTENCE = 15
 ALL_FOUND_IN = 4  # best sentences searched for every word of the question
 OWN_TOP = 4  # best sentences a follow-up on its own is compared with
 # Tried on eval/questions.jsonl and left out, as they did not help: adding the
@@ -89,6 +96,14 @@ class Retriever:
         self._df = np.diff(index.bm25.scores["indptr"])
         self._n_docs = max(int(index.bm25.scores["num_docs"]), 1)
         self._sentence_tokens: dict[int, frozenset[str]] = {}
+        chunk_of = index.sentence_chunk
+        self._context_only = np.array(
+            [
+                len(s.text.strip()) < SHORT_SENTENCE and i > 0 and chunk_of[i] == chunk_of[i - 1]
+                for i, s in enumerate(index.sentences)
+            ],
+            dtype=bool,
+        )
 
     def search(self, query: str, question: str | None = None) -> Retrieval:
         """Retrieve for `query` (the question, with the earlier turn it refers to);
@@ -188,7 +203,8 @@ class Retriever:
         rows = np.flatnonzero(np.isin(self.index.sentence_chunk, list(by_chunk)))
         if rows.size == 0:
             return [], 0.0
-        sims = (self.index.sentence_views[:, rows] @ qvec).max(axis=0)  # best of the views
+        views = self.index.sentence_views[:, rows] @ qvec
+        sims = np.where(self._context_only[rows], views[IN_CONTEXT_VIEW], views.max(axis=0))  # best of the views
         # The baselines stay pure: dense-only ranks sentences by meaning alone,
         # BM25-only by shared words (meaning only breaks ties).
         dense_w, lex_w = {"hybrid": (1.0, LEX_WEIGHT), "dense": (1.0, 0.0), "bm25": (0.1, 1.0)}[self.mode]

@@ -102,6 +102,15 @@ def test_why_did_he_leave_cites_his_reasons(pipeline) -> None:
     assert any("离开的原因与更深层的忧虑有关" in c.quote for c in answer.citations)
 
 
+@pytest.mark.parametrize(
+    "question", ["so why'd he quit in the end?", "What will he do after leaving?", "他离开后打算做什么?"]
+)
+def test_a_short_sentence_is_not_the_first_citation_for_every_question_about_leaving(pipeline, question: str) -> None:
+    # "对他而言,这意味着离开。" alone is close to any question about leaving; only
+    # read after the sentence before it (rag.retrieval.SHORT_SENTENCE) is it ranked.
+    assert pipeline.ask(question).citations[0].quote.strip() != "对他而言,这意味着离开。"
+
+
 @pytest.mark.parametrize("question", UNANSWERABLE)
 def test_abstains_in_the_questions_language(pipeline, question: str) -> None:
     answer = pipeline.ask(question)
