@@ -29,10 +29,12 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from rag.config import Settings
+
 NOISE = 0.1  # norm of the noise added to a mix (mixes have norm ~0.9)
 BLOCK = 1 << 16
 EF_SWEEP = (16, 32, 64, 128, 256)
-RETRIEVER_K = 32  # Retriever._dense asks for max(4 * retrieve_k, 32) chunks
+RETRIEVER_K = max(4 * Settings.retrieve_k, 32)  # what Retriever._dense asks FAISS for
 
 
 # FAISS's own default: one OpenMP thread per core. `rag.pipeline.Pipeline` sets

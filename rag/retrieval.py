@@ -87,7 +87,7 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
 
 
 class Retriever:
-    def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int = 8, mode: str = "hybrid") -> None:
+    def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int = 16, mode: str = "hybrid") -> None:
         self.index = index
         self.mode = mode  # "hybrid", or "dense" / "bm25" alone
         self.embedder = embedder
