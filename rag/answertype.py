@@ -62,6 +62,10 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
             _I,
         ),
     ),
+    (
+        "duration",
+        re.compile(r"how long|how many (?:years|months|weeks|days)|多久|多长时间|多少年|几年|几个月|多少天", _I),
+    ),
     ("date", re.compile(r"\bwhen\b|what date|which day|哪一?天|什么时候|何时|几月|几号", _I)),
     (
         "number",
@@ -75,7 +79,9 @@ SOFT_TYPES = frozenset({"reason"})
 _NUM = r"\d|[两二三四五六七八九十百千万亿]"
 # A count: a numeral that is not part of a date ("2 月 9 日") and not the
 # article-like 一 ("一家公司") or 两者 ("both").
-_COUNT = r"(?<![\d.])\d+(?!\s*[月日号.\d])|两(?!者)|[二三四五六七八九十百千万亿](?![月日号])"
+_COUNT = r"(?<![\d.])\d+(?!\s*[月日号年.\d])|两(?![者年])|[二三四五六七八九十百千万亿](?![月日号年])"
+# a length of time: "两年", "3 个月"; as a count it only answers "how long"
+_DURATION = rf"(?:{_NUM})+\s*(?:个)?(?:年|月|周|星期|天|小时)(?!前)"
 ANSWER_TYPES: dict[str, re.Pattern] = {
     "age": re.compile(r"\d+\s*岁|years? old|年龄|年纪|aged \d", _I),
     "money": re.compile(rf"(?:{_NUM})\s*(?:元|美元|亿|万|刀)|\$\s?\d|dollar|估值|薪|收入", _I),
@@ -91,6 +97,7 @@ ANSWER_TYPES: dict[str, re.Pattern] = {
     # a count of people; 多位 / 数名 ("several") answer no "how many"
     "people": re.compile(r"(?:\d+|[两二三四五六七八九十百千万])\s*(?:位|名|个人|人)", _I),
     "number": re.compile(_COUNT),
+    "duration": re.compile(rf"{_DURATION}|years?|months?|weeks?", _I),
     "reason": re.compile(r"原因|因为|由于|之所以|因此|所以|缘由|because|reason", _I),
 }
 

@@ -20,7 +20,9 @@ from rag.answertype import expected_type, has_type
         ("When did he announce his departure?", "date"),
         ("How many people were on his team?", "people"),
         ("他那条帖子有多少人点赞？", "people"),
-        ("How many years did he spend at the company?", "number"),
+        ("How many years did he spend at the company?", "duration"),
+        ("那他在那家公司待了多长时间?", "duration"),
+        ("How many papers did he publish there?", "number"),
         ("他有几个孩子?", "number"),
         ("Anthropic 给了他多少离职补偿？", "money"),
         ("What severance did he get?", "money"),
@@ -49,7 +51,10 @@ def test_expected_type(question: str, kind: str | None) -> None:
         ("people", "包括 Harsh Mehta 和 Behnam Neyshabur 在内的多位研究人员", False),  # "several" is no count
         ("people", "团队共有 12 名研究人员", True),
         ("people", "一位高级安全负责人主动离开", False),  # 一位: "a", not a count
-        ("number", "回顾了自己在 Anthropic 的两年历程", True),
+        ("number", "回顾了自己在 Anthropic 的两年历程", False),  # a length of time counts no papers
+        ("duration", "回顾了自己在 Anthropic 的两年历程", True),
+        ("duration", "两年前,他刚结束博士学业", False),  # a point in time
+        ("number", "包括两位研究人员", True),
         ("number", "已于 2 月 9 日正式离职", False),  # a date is not a count
         ("number", "也没有投身另一家 AI 公司", False),
         ("number", "如果两者失衡,技术就可能失去方向", False),  # 两者: "both"
