@@ -40,6 +40,15 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
             _I,
         ),
     ),
+    (
+        "family",
+        re.compile(
+            r"\b(?:parents?|mother|father|siblings?|brothers?|sisters?|wife|husband|married|marriage|children|kids?|"
+            r"sons?|daughters?|girlfriend|boyfriend)\b|父母|父亲|母亲|兄弟|姐妹|妻子|丈夫|结婚|婚姻|已婚|孩子|子女|"
+            r"儿子|女儿|女朋友|男朋友|家人|家里",
+            _I,
+        ),
+    ),
     ("birth", re.compile(r"\bborn\b|nationality|where (?:is|was) he from|哪国人|国籍|出生|籍贯|老家", _I)),
     ("year", re.compile(r"\b(?:what|which) year\b|哪一?年|什么年份|年份", _I)),
     # Who holds a named role (CEO, founder, successor): answerable only where
@@ -86,6 +95,12 @@ ANSWER_TYPES: dict[str, re.Pattern] = {
     "age": re.compile(r"\d+\s*岁|years? old|年龄|年纪|aged \d", _I),
     "money": re.compile(rf"(?:{_NUM})\s*(?:元|美元|亿|万|刀)|\$\s?\d|dollar|估值|薪|收入", _I),
     "school": re.compile(r"大学|学院|university|college|institute|学校", _I),
+    "family": re.compile(
+        r"\b(?:parents?|mother|father|siblings?|brothers?|sisters?|wife|husband|married|children|sons?|daughters?)\b|"
+        r"父|母|兄|弟|姐|妹|"
+        r"妻|夫|婚|孩子|子女|儿子|女儿|家人|家庭",
+        _I,
+    ),
     "birth": re.compile(r"出生|生于|国籍|born|籍贯|人士", _I),
     "date": re.compile(
         rf"(?:{_NUM})+\s*(?:月|日|号|年)|年前|\b(?:19|20)\d\d\b|january|february|march|april|may|"

@@ -23,7 +23,10 @@ from rag.answertype import expected_type, has_type
         ("How many years did he spend at the company?", "duration"),
         ("那他在那家公司待了多长时间?", "duration"),
         ("How many papers did he publish there?", "number"),
-        ("他有几个孩子?", "number"),
+        ("他有几个孩子?", "family"),  # a number, but first of all about his family
+        ("他的父母是做什么的？家里还有兄弟姐妹吗？", "family"),
+        ("Is Mrinank married?", "family"),
+        ("How many papers did he write?", "number"),
         ("Anthropic 给了他多少离职补偿？", "money"),
         ("What severance did he get?", "money"),
         ("why did he leave?", "reason"),
@@ -59,6 +62,9 @@ def test_expected_type(question: str, kind: str | None) -> None:
         ("number", "也没有投身另一家 AI 公司", False),
         ("number", "如果两者失衡,技术就可能失去方向", False),  # 两者: "both"
         ("date", "已于 2 月 9 日正式离职", True),
+        ("family", "他和妻子搬到了旧金山", True),
+        ("family", "他的下一步计划带着浓厚的人文色彩", False),
+        ("family", "for no reason, in any season", False),  # words, not "son"
         ("role", "其高级人工智能安全负责人 Mrinank Sharma 在 X 上宣布", False),  # names people, not a CEO
         ("role", "公司创始人宣布由她接任", True),
     ],
