@@ -84,6 +84,8 @@ def contextual_query(question: str, history: Sequence[Turn]) -> str:
     '他接下来想学什么? 他表示,希望攻读诗歌学位。 为什么这件事重要?'
     >>> contextual_query("How tall is Mount Everest?", turns)
     'How tall is Mount Everest?'
+    >>> contextual_query("那他呢?", [turns[0], {"role": "assistant", "content": "文章没有提到这一点。"}])
+    '他接下来想学什么? 那他呢?'
     """
     earlier = _said(history, "user")
     if not earlier or not refers_back(question):
