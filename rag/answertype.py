@@ -27,7 +27,7 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
     (
         "money",
         re.compile(
-            r"valuation|salary|\bpaid\b|\bearn|\bworth\b|how much money|\brevenue|severance|compensation|"
+            r"valuation|\bvalued\b|salary|\bpaid\b|\bearn|\bworth\b|how much money|\brevenue|severance|compensation|"
             r"\bbonus|估值|薪水|工资|年薪|收入|市值|多少钱|融资|补偿|赔偿|奖金|期权",
             _I,
         ),
@@ -67,7 +67,7 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
         "people",
         re.compile(
             r"how many (?:people|persons|researchers|employees|members|staff|followers|likes|users|colleagues)|"
-            r"多少人|几个人|几人|几位|几名|多少名|多少位|多少员工|点赞",
+            r"多少人|(?<!哪)(?:几个人|几人|几位|几名)|多少名|多少位|多少员工|点赞",  # 哪几位: which, not how many
             _I,
         ),
     ),
@@ -78,7 +78,7 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
     ("date", re.compile(r"\bwhen\b|what date|which day|哪一?天|什么时候|何时|几月|几号", _I)),
     (
         "number",
-        re.compile(r"how (?:many|much|tall|long|far|big|high)|多少|几个|几次|几年|多高|多长|多远", _I),
+        re.compile(r"how (?:many|much|tall|long|far|big|high)|多少|(?<!哪)(?:几个|几次|几年)|多高|多长|多远", _I),
     ),
     ("reason", re.compile(r"\bwhy\b|\breasons?\b|为什么|为何|原因|怎么会", _I)),
 )

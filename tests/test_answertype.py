@@ -20,6 +20,9 @@ from rag.answertype import expected_type, has_type
         ("When did he announce his departure?", "date"),
         ("How many people were on his team?", "people"),
         ("他那条帖子有多少人点赞？", "people"),
+        ("信中先后提到了哪几位诗人?", None),  # which poets, not how many
+        ("他做了哪几个项目?", None),
+        ("What was Anthropic valued at in its latest funding round?", "money"),
         ("How many years did he spend at the company?", "duration"),
         ("那他在那家公司待了多长时间?", "duration"),
         ("How many papers did he publish there?", "number"),
