@@ -37,12 +37,13 @@ OFFTOPIC_MARGIN = 0.02
 # A follow-up that, on its own, is this much closer to an everyday question
 # than to the sentences found for it with the earlier turn is a new, off-topic
 # question. On eval/questions.jsonl answered English follow-ups reach at most
-# 0.059 ("Also, how tall is Mount Everest?": 0.135). Chinese ones run lower:
+# 0.075 ("Was it actually put into use?"); off-topic ones start at 0.083 ("Is it
+# true that Paris is the capital of France?"; Mount Everest: 0.16). Chinese ones run lower:
 # the everyday questions are half Chinese, half English, so an English
 # follow-up meets its own language there but Chinese sentences in the article.
 # Answered Chinese follow-ups reach at most 0.002; "那你能推荐一家好吃的餐厅吗?"
 # is at 0.036, "那北京今天天气怎么样?" at 0.088.
-FOLLOWUP_OFFTOPIC = 0.07
+FOLLOWUP_OFFTOPIC = 0.08
 FOLLOWUP_OFFTOPIC_ZH = 0.03
 # Further sentences must score within this of the best. 0.07 rather than 0.05:
 # on the independently written q167-q213 of eval/questions.jsonl answer
