@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
 from .chunking import chunk_documents, sentence_views
 from .config import Settings
 from .embedding import Embedder
@@ -46,7 +48,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     chunks, sentences = chunk_documents(docs, settings.chunk_size, settings.chunk_min)
     views = sentence_views(sentences)
     texts = [c.embed_text() for c in chunks] + [t for view in views for t in view]
-    vecs = embedder.embed_passages(texts, progress)
+    vecs = _embed_once(embedder, texts, progress)
     sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
     meta = build_meta(settings, embedder, docs, int(vecs.shape[1]))
     background = embedder.embed_queries(background_questions())
@@ -54,6 +56,16 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         settings.index_dir, chunks, sentences, vecs[: len(chunks)], sentence_vecs, meta, settings.hnsw_above, background
     )
     return BuildSummary(len(docs), len(chunks), len(sentences), embedder.family, time.perf_counter() - t0)
+
+
+def _embed_once(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
+    """Passage vectors for `texts`, embedding each distinct text once: a chunk's
+    first sentence reads the same alone and "after the one before", and so does
+    a sentence without a heading under its heading (17 of the letter's 174)."""
+    distinct = list(dict.fromkeys(texts))
+    vecs = embedder.embed_passages(distinct, progress)
+    row = {t: i for i, t in enumerate(distinct)}
+    return vecs[[row[t] for t in texts]]
 
 
 def build_meta(settings: Settings, embedder: Embedder, docs: list, dim: int) -> dict:
