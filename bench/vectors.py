@@ -30,11 +30,12 @@ from contextlib import contextmanager
 import numpy as np
 
 from rag.config import Settings
+from rag.retrieval import pool_size
 
 NOISE = 0.1  # norm of the noise added to a mix (mixes have norm ~0.9)
 BLOCK = 1 << 16
 EF_SWEEP = (16, 32, 64, 128, 256)
-RETRIEVER_K = max(4 * Settings.retrieve_k, 32)  # what Retriever._dense asks FAISS for
+RETRIEVER_K = pool_size(Settings.retrieve_k)  # what Retriever._dense asks FAISS for
 
 
 # FAISS's own default: one OpenMP thread per core. `rag.pipeline.Pipeline` sets

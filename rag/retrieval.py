@@ -77,6 +77,16 @@ class Retrieval:
     timings_ms: dict = field(default_factory=dict)
 
 
+def pool_size(retrieve_k: int) -> int:
+    """How many chunks dense search and BM25 each rank before fusion keeps
+    `retrieve_k`: enough that one ranking alone can still place a chunk.
+
+    >>> pool_size(16), pool_size(2)
+    (64, 32)
+    """
+    return max(4 * retrieve_k, 32)
+
+
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
     """Fuse ranked id lists; best first."""
     scores: dict[int, float] = {}
@@ -87,7 +97,7 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
 
 
 class Retriever:
-    def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int = 16, mode: str = "hybrid") -> None:
+    def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int, mode: str = "hybrid") -> None:
         self.index = index
         self.mode = mode  # "hybrid", or "dense" / "bm25" alone
         self.embedder = embedder
@@ -162,7 +172,7 @@ class Retriever:
         return closest_background(self.index.background, vec) - near
 
     def _dense(self, qvec: np.ndarray) -> tuple[list[int], list[float]]:
-        n = min(self.index.dense.ntotal, max(4 * self.retrieve_k, 32))
+        n = min(self.index.dense.ntotal, pool_size(self.retrieve_k))
         scores, ids = self.index.dense.search(qvec.reshape(1, -1).astype(np.float32), n)
         keep = ids[0] >= 0
         return ids[0][keep].tolist(), scores[0][keep].tolist()
@@ -171,7 +181,7 @@ class Retriever:
         if not tokens:
             return []
         scores = self.index.bm25.get_scores(tokens)
-        n = min(len(scores), max(4 * self.retrieve_k, 32))
+        n = min(len(scores), pool_size(self.retrieve_k))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [int(i) for i in top if scores[i] > 0]
