@@ -71,14 +71,14 @@ QUESTION_TYPES: tuple[tuple[str, re.Pattern], ...] = (
             _I,
         ),
     ),
-    (
+    (  # before "number": "how long" and "几年" ask for a length of time
         "duration",
         re.compile(r"how long|how many (?:years|months|weeks|days)|多久|多长时间|多少年|几年|几个月|多少天", _I),
     ),
     ("date", re.compile(r"\bwhen\b|what date|which day|哪一?天|什么时候|何时|几月|几号", _I)),
     (
         "number",
-        re.compile(r"how (?:many|much|tall|long|far|big|high)|多少|(?<!哪)(?:几个|几次|几年)|多高|多长|多远", _I),
+        re.compile(r"how (?:many|much|tall|far|big|high)|多少|(?<!哪)(?:几个|几次)|多高|多长|多远", _I),
     ),
     ("reason", re.compile(r"\bwhy\b|\breasons?\b|为什么|为何|原因|怎么会", _I)),
 )
