@@ -18,7 +18,8 @@ from pathlib import Path
 from eval.runner import load_questions
 from rag.answer import compose
 from rag.config import Settings
-from rag.pipeline import Pipeline, contextual_query
+from rag.conversation import contextual_query
+from rag.pipeline import Pipeline
 
 
 def main(argv: list[str] | None = None) -> int:

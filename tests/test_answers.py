@@ -12,9 +12,9 @@ import time
 import pytest
 
 from rag.config import REPO, Settings
+from rag.conversation import contextual_query
 from rag.embedding import load_embedder
 from rag.errors import InputError, ModelError
-from rag.pipeline import contextual_query
 
 from .conftest import SEED
 
