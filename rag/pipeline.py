@@ -51,7 +51,10 @@ def clean_question(question: object, max_chars: int) -> str:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, embedder: Embedder, index: IndexData) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, index: IndexData, leave_out_asked: bool = False) -> None:
+        """`leave_out_asked`: an example identical to the question asked is not
+        looked up (rag.examples); evaluations set it, so the examples file
+        measures how well the examples carry over, not their recall."""
         # Process-wide, once: one query over a small flat index is fastest on one
         # thread, and FAISS's default OpenMP team spins after each search and
         # starves the next query embedding of both cores (bench/README.md).
@@ -64,6 +67,7 @@ class Pipeline:
         self._lock = threading.Lock()
         # the optional generating model (issue 5); None: every answer is extractive
         self.llm = LLMAnswerer(settings, embedder.embed_queries) if settings.llm_base_url else None
+        self.leave_out_asked = leave_out_asked
         self._use(index)
 
     @classmethod
@@ -73,7 +77,9 @@ class Pipeline:
 
     def _use(self, index: IndexData) -> None:
         self.index = index
-        self.retriever = Retriever(index, self.embedder, self.settings.retrieve_k, self.settings.retrieval)
+        self.retriever = Retriever(
+            index, self.embedder, self.settings.retrieve_k, self.settings.retrieval, self.leave_out_asked
+        )
         self._stamp = self._manifest_stamp()
 
     def _manifest_stamp(self) -> tuple[int, int] | None:

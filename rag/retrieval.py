@@ -97,8 +97,13 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
 
 
 class Retriever:
-    def __init__(self, index: IndexData, embedder: Embedder, retrieve_k: int, mode: str = "hybrid") -> None:
+    def __init__(
+        self, index: IndexData, embedder: Embedder, retrieve_k: int, mode: str = "hybrid", leave_out_asked: bool = False
+    ) -> None:
         self.index = index
+        # An evaluation over the examples file sets this: the example that is
+        # the question being asked is not looked up (rag.examples).
+        self.leave_out_asked = leave_out_asked
         self.mode = mode  # "hybrid", or "dense" / "bm25" alone
         self.embedder = embedder
         self.retrieve_k = retrieve_k
@@ -120,14 +125,8 @@ class Retriever:
         `question` alone decides which kind of fact is sought."""
         t: dict[str, float] = {}
         clock = time.perf_counter()
-        tokens = tokenize(query)
-        translated = self.translations(tokens)
-        # The Chinese words an English question translates to steer the dense
-        # query towards the Chinese passages as well. Abstention is judged on
-        # the same vector: on eval/questions.jsonl it separates unanswerable
-        # English questions better than the bare question (5/9 vs 3/9 caught
-        # with no false abstention) and costs no second embedding.
-        qvec = self.embedder.embed_queries([" ".join([query, *translated])])[0]
+        tokens, translated, text = expand(query, self.index.lexicon)
+        qvec = self.embedder.embed_queries([text])[0]
         clock = _lap(t, "embed", clock)
         dense_ids, dense_scores = self._dense(qvec)
         clock = _lap(t, "dense", clock)
@@ -143,7 +142,10 @@ class Retriever:
         ]
         clock = _lap(t, "fusion", clock)
         kind = expected_type(question or query)
-        sentences, best = self._sentences(qvec, hits, self._weights(expanded), kind)
+        gains = {}
+        if self.mode == "hybrid":  # the dense and BM25 baselines stay pure
+            gains = self.index.examples.bonus(qvec, kind, text if self.leave_out_asked else None)
+        sentences, best = self._sentences(qvec, hits, self._weights(expanded), kind, gains)
         clock = _lap(t, "sentences", clock)
         own = None
         if question not in (None, query) and sentences:
@@ -206,9 +208,10 @@ class Retriever:
         return sum(w for t, w in weights.items() if t in words) / sum(weights.values())
 
     def _sentences(
-        self, qvec: np.ndarray, hits: list[Hit], weights: dict[str, float], kind: str | None
+        self, qvec: np.ndarray, hits: list[Hit], weights: dict[str, float], kind: str | None, gains: dict[int, float]
     ) -> tuple[list[ScoredSentence], float]:
-        """The sentences of the hits, best first, and the highest plain cosine among them."""
+        """The sentences of the hits, best first, and the highest plain cosine
+        among them; `gains` are what worked examples add (rag.examples)."""
         by_chunk = {self._position(h): h for h in hits}
         rows = np.flatnonzero(np.isin(self.index.sentence_chunk, list(by_chunk)))
         if rows.size == 0:
@@ -223,7 +226,7 @@ class Retriever:
             hit = by_chunk[int(self.index.sentence_chunk[row])]
             text = self.index.sentences[row].text
             bonus = TYPE_BONUS if kind and has_type(kind, text) else 0.0
-            score = dense_w * sim + bonus + lex_w * self._lexical(row, weights)
+            score = dense_w * sim + bonus + lex_w * self._lexical(row, weights) + gains.get(row, 0.0)
             out.append(ScoredSentence(self.index.sentences[row], hit.chunk, score, row))
         return sorted(out, key=lambda s: -s.score), float(sims.max())
 
@@ -249,9 +252,31 @@ class Retriever:
         return self._positions[hit.chunk.id]
 
     def translations(self, tokens: list[str]) -> list[str]:
-        """Corpus words the English tokens translate to, once each."""
-        out = [z for t in tokens if is_latin(t) for z in translate(t, self.index.lexicon)]
-        return list(dict.fromkeys(out))
+        return translations(tokens, self.index.lexicon)
+
+
+def translations(tokens: list[str], lexicon: dict) -> list[str]:
+    """Corpus words the English tokens translate to, once each."""
+    out = [z for t in tokens if is_latin(t) for z in translate(t, lexicon)]
+    return list(dict.fromkeys(out))
+
+
+def expand(query: str, lexicon: dict) -> tuple[list[str], list[str], str]:
+    """The query's words, the corpus words its English words translate to,
+    and the text embedded for it: the query followed by those translations.
+
+    The Chinese words an English question translates to steer the dense query
+    towards the Chinese passages as well. Abstention is judged on the same
+    vector: on eval/questions.jsonl it separates unanswerable English
+    questions better than the bare question (5/9 vs 3/9 caught with no false
+    abstention) and costs no second embedding.
+
+    >>> expand("so why leave?", {"leave": ["离开"]})
+    (['leave'], ['离开'], 'so why leave? 离开')
+    """
+    tokens = tokenize(query)
+    translated = translations(tokens, lexicon)
+    return tokens, translated, " ".join([query, *translated])
 
 
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,30})[”\"」』》]")

