@@ -24,9 +24,9 @@ from .conversation import contextual_query
 from .embedding import Embedder
 from .errors import IndexMissing, IndexStale, RagError
 from .examples import Example, ExampleBank, evidence_rows, examples_sha256, load_examples
+from .lexicon import expand
 from .offtopic import background_questions, background_sha256
 from .records import Sentence
-from .retrieval import expand
 from .seeds import load_seeds, seed_hashes
 from .store import (
     IndexData,

@@ -5,7 +5,9 @@ package ships an English→Chinese word list (EnWords.csv, ~104k entries:
 ``leave → n.许可,同意,…vt.离开,动身…``). At build time every entry is cut
 into its Chinese glosses, and only glosses that are words of the corpus are
 kept, so `lexicon.json` in the index is small. At query time English words are
-lemmatised crudely and translated through it.
+lemmatised crudely and translated through it, and `expand` gives the text the
+dense search embeds for a query (the retriever's, and a worked example's at
+build time: rag.examples).
 
 >>> lemmas("studies")
 ['studies', 'study', 'studi', 'studie']
@@ -20,6 +22,8 @@ import re
 from collections.abc import Iterable
 from importlib.util import find_spec
 from pathlib import Path
+
+from .lexical import is_latin, tokenize
 
 _GLOSS_SPLIT = re.compile(r"[^\u3400-\u9fff]+")
 _ASIDE = re.compile(r"\([^)]*\)|\[[^\]]*\]|<[^>]*>")  # (世界最高峰), [律]: notes, not meanings
@@ -134,3 +138,27 @@ def translate(word: str, lexicon: dict[str, list[str]]) -> list[str]:
         if lemma in lexicon:
             return lexicon[lemma]
     return []
+
+
+def translations(tokens: list[str], lexicon: dict) -> list[str]:
+    """Corpus words the English tokens translate to, once each."""
+    out = [z for t in tokens if is_latin(t) for z in translate(t, lexicon)]
+    return list(dict.fromkeys(out))
+
+
+def expand(query: str, lexicon: dict) -> tuple[list[str], list[str], str]:
+    """The query's words, the corpus words its English words translate to,
+    and the text embedded for it: the query followed by those translations.
+
+    The Chinese words an English question translates to steer the dense query
+    towards the Chinese passages as well. Abstention is judged on the same
+    vector: on eval/questions.jsonl it separates unanswerable English
+    questions better than the bare question (5/9 vs 3/9 caught with no false
+    abstention) and costs no second embedding.
+
+    >>> expand("so why leave?", {"leave": ["离开"]})
+    (['leave'], ['离开'], 'so why leave? 离开')
+    """
+    tokens = tokenize(query)
+    translated = translations(tokens, lexicon)
+    return tokens, translated, " ".join([query, *translated])

@@ -22,7 +22,7 @@ from .answertype import expected_type, has_type
 from .chunking import IN_CONTEXT_VIEW
 from .embedding import Embedder
 from .lexical import is_latin, tokenize
-from .lexicon import translate
+from .lexicon import expand, translations
 from .offtopic import closest_background
 from .records import Hit, ScoredSentence
 from .store import IndexData
@@ -253,30 +253,6 @@ class Retriever:
 
     def translations(self, tokens: list[str]) -> list[str]:
         return translations(tokens, self.index.lexicon)
-
-
-def translations(tokens: list[str], lexicon: dict) -> list[str]:
-    """Corpus words the English tokens translate to, once each."""
-    out = [z for t in tokens if is_latin(t) for z in translate(t, lexicon)]
-    return list(dict.fromkeys(out))
-
-
-def expand(query: str, lexicon: dict) -> tuple[list[str], list[str], str]:
-    """The query's words, the corpus words its English words translate to,
-    and the text embedded for it: the query followed by those translations.
-
-    The Chinese words an English question translates to steer the dense query
-    towards the Chinese passages as well. Abstention is judged on the same
-    vector: on eval/questions.jsonl it separates unanswerable English
-    questions better than the bare question (5/9 vs 3/9 caught with no false
-    abstention) and costs no second embedding.
-
-    >>> expand("so why leave?", {"leave": ["离开"]})
-    (['leave'], ['离开'], 'so why leave? 离开')
-    """
-    tokens = tokenize(query)
-    translated = translations(tokens, lexicon)
-    return tokens, translated, " ".join([query, *translated])
 
 
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,30})[”\"」』》]")

@@ -120,3 +120,23 @@ def test_a_bad_examples_file_is_a_clear_error_naming_the_line(indexes, embedder,
 def test_rag_examples_none_builds_without_examples(tmp_path: Path) -> None:
     assert Settings.from_env({"RAG_EXAMPLES": "none"}).examples is None
     assert Settings.from_env({"RAG_EXAMPLES": str(tmp_path)}).examples == tmp_path
+
+
+def test_each_dev_question_is_left_out_of_its_own_lookup() -> None:
+    """The evaluation leaves an example out by the text embedded for the question
+    asked: it must be the text the build embedded for that example, or the dev
+    numbers would count remembered answers."""
+    from rag.config import REPO
+    from rag.conversation import contextual_query
+    from rag.examples import load_examples
+    from rag.lexicon import expand
+    from rag.pipeline import clean_question
+
+    index = load_index(REPO / "index")
+    bank = dict(zip(index.examples.ids, index.examples.queries, strict=True))
+    examples = load_examples(Settings().examples)
+    assert len(bank) >= len(examples) - 2  # all but those whose evidence is a heading
+    for e in examples:
+        if e.id in bank:
+            asked = expand(contextual_query(clean_question(e.question, 2000), e.history), index.lexicon)[2]
+            assert asked == bank[e.id], e.id
