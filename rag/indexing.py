@@ -4,8 +4,10 @@
 returns a verified, fresh index, building it first when it is missing or
 stale (and saying so through `say`).
 
->>> BuildSummary(documents=1, chunks=13, sentences=59, model="m", seconds=1.0).line()
-'1 documents, 13 chunks, 59 sentences, model m, 1.0 s'
+>>> BuildSummary(documents=1, chunks=13, sentences=59, model="m", seconds=1.0, examples=3, reused=0).line()
+'1 documents, 13 chunks, 59 sentences, 3 examples, model m, 1.0 s'
+>>> BuildSummary(1, 13, 59, "m", 1.0, examples=3, reused=243).line()
+'1 documents, 13 chunks, 59 sentences, 3 examples, model m, 1.0 s (243 question vectors reused)'
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ class BuildSummary:
     sentences: int
     model: str
     seconds: float
+    examples: int = 0  # worked examples kept (rag.examples)
+    reused: int = 0  # question vectors taken from the index replaced
 
     def line(self) -> str:
+        reused = f" ({self.reused} question vectors reused)" if self.reused else ""
         return (
             f"{self.documents} documents, {self.chunks} chunks, {self.sentences} sentences, "
-            f"model {self.model}, {self.seconds:.1f} s"
+            f"{self.examples} examples, model {self.model}, {self.seconds:.1f} s{reused}"
         )
 
 
@@ -82,7 +87,9 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         bank,
         lexicon,
     )
-    return BuildSummary(len(docs), len(chunks), len(sentences), embedder.family, time.perf_counter() - t0)
+    reused = sum(t in known for t in (*background_questions(), *bank.queries))
+    seconds = time.perf_counter() - t0
+    return BuildSummary(len(docs), len(chunks), len(sentences), embedder.family, seconds, len(bank.ids), reused)
 
 
 def _example_bank(
