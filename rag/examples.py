@@ -134,7 +134,12 @@ def _example(item: dict) -> Example:
 
 def examples_sha256(path: Path | None) -> str | None:
     """What the index records, so edited examples make it stale."""
-    return sha256_file(path) if path is not None else None
+    if path is None:
+        return None
+    try:
+        return sha256_file(path)
+    except OSError as e:
+        raise InputError(f"Cannot read the examples file {path}: {e}") from None
 
 
 def evidence_rows(example: Example, sentences: list[Sentence]) -> tuple[int, ...]:

@@ -229,7 +229,8 @@ def check_fresh(manifest: dict, settings: Settings, seeds: dict[str, str], famil
     if manifest.get("background") != background_sha256():
         raise IndexStale("The everyday questions (rag/background.txt) changed since the index was built.")
     if manifest.get("examples") != examples_sha256(settings.examples):
-        raise IndexStale(f"The worked examples ({settings.examples}) changed since the index was built.")
+        now = settings.examples or "none"
+        raise IndexStale(f"The worked examples changed since the index was built (RAG_EXAMPLES: {now}).")
     if manifest.get("seeds") != seeds:
         changed = sorted(set(seeds.items()) ^ set(manifest.get("seeds", {}).items()))
         names = sorted({name for name, _ in changed})

@@ -142,6 +142,12 @@ def test_a_bad_examples_file_is_a_clear_error_naming_the_line(indexes, embedder,
     assert run.returncode == 2 and "bad.jsonl:2" in run.stderr and "Traceback" not in run.stderr
     missing = rag("build", index=tmp_path / "index", seeds=settings.seeds_dir, RAG_EXAMPLES=str(tmp_path / "no.jsonl"))
     assert missing.returncode == 2 and "no.jsonl" in missing.stderr and "Traceback" not in missing.stderr
+    # with an index in place, the freshness check meets the missing file first
+    shutil.copytree(indexes[1].index_dir, tmp_path / "built")
+    for where in (tmp_path / "no.jsonl", tmp_path):  # missing, or a folder
+        run = rag("ask", "why?", index=tmp_path / "built", seeds=settings.seeds_dir, RAG_EXAMPLES=str(where))
+        assert run.returncode == 2 and "Cannot read the examples file" in run.stderr, run.stderr
+        assert "unexpected" not in run.stderr and "Traceback" not in run.stderr
 
 
 def test_rag_examples_none_builds_without_examples(tmp_path: Path) -> None:
