@@ -23,7 +23,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 
-SHARED_RUN = 8
+from rag.examples import shares_run  # the worked examples find their sentences the same way
+
 GOLD_FIELDS = ("evidence", "answer_keys", "answerable")
 
 
@@ -32,14 +33,7 @@ def _squash(text: str) -> str:
 
 
 def supports(passage: str, evidence: Sequence[str]) -> bool:
-    return any(ev in passage or _shares_run(passage, ev, SHARED_RUN) for ev in evidence)
-
-
-def _shares_run(a: str, b: str, n: int) -> bool:
-    if len(a) < n or len(b) < n:
-        return False
-    grams = {b[i : i + n] for i in range(len(b) - n + 1)}
-    return any(a[i : i + n] in grams for i in range(len(a) - n + 1))
+    return any(ev in passage or shares_run(passage, ev) for ev in evidence)
 
 
 def has_keys(answer: str, answer_keys: Sequence[Sequence[str]]) -> bool:
