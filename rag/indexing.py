@@ -35,8 +35,8 @@ from .store import (
     IndexData,
     build_lock,
     check_fresh,
+    chunk_words,
     chunker_settings,
-    corpus_lexicon,
     load_index,
     read_manifest,
     write_index,
@@ -72,14 +72,15 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     vecs = _embed_once(embedder, texts, progress)
     sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
     meta = build_meta(settings, embedder, docs, int(vecs.shape[1]))
-    lexicon = corpus_lexicon(chunks)
+    words = chunk_words(chunks)
     key = questioncache.model_key(embedder)
     # this backend's own cached vectors win over the replaced index's, which
     # the other backend may have built (the same model, to the fourth decimal)
     known = {**reusable_vectors(settings.index_dir, embedder), **questioncache.load(settings.model_cache, key)}
-    background = _embed_queries(embedder, background_questions(), known, vecs.shape[1])
-    bank = _example_bank(examples, sentences, lexicon, embedder, known, vecs.shape[1])
-    questions = dict(zip((*background_questions(), *bank.queries), (*background, *bank.vectors), strict=True))
+    everyday = background_questions()
+    background = _embed_queries(embedder, everyday, known, vecs.shape[1])
+    bank = _example_bank(examples, sentences, words.lexicon, embedder, known, vecs.shape[1])
+    questions = dict(zip((*everyday, *bank.queries), (*background, *bank.vectors), strict=True))
     write_index(
         settings.index_dir,
         chunks,
@@ -90,7 +91,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         settings.hnsw_above,
         background,
         bank,
-        lexicon,
+        words,
     )
     questioncache.save(settings.model_cache, key, questions)
     reused = sum(t in known for t in questions)

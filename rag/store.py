@@ -40,6 +40,9 @@ from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
 VERSION = 4  # 2: sentence vectors per view; 3: background question vectors; 4: worked examples
+REQUIRED_FILES = (
+    "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
+)  # fmt: skip
 HNSW_M = 32  # graph degree
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256  # stored in dense.faiss; recall@10 ≥ 0.97 at 100k chunks for < 1 ms (bench/README.md)
@@ -82,22 +85,22 @@ def write_index(
     hnsw_above: int,
     background_vecs: np.ndarray | None = None,
     examples: ExampleBank | None = None,
-    lexicon: dict | None = None,
+    words: ChunkWords | None = None,
 ) -> Path:
     """Write every file to a temporary folder, then swap it into place.
     Without `background_vecs` the off-topic check has nothing to compare with,
-    without `examples` no sentence gains from them; without `lexicon` it is
-    made from the chunks (`corpus_lexicon`)."""
+    without `examples` no sentence gains from them; without `words` they are
+    made from the chunks (`chunk_words`)."""
     tmp = temp_folder(index_dir)
     tmp.mkdir(parents=True)
     dim = chunk_vecs.shape[1]
     if background_vecs is None:
         background_vecs = np.zeros((0, dim), dtype=np.float32)
     examples = examples or ExampleBank.empty(dim)
+    words = words or chunk_words(chunks)
     try:
-        _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above)
-        words = corpus_lexicon(chunks) if lexicon is None else lexicon
-        _write_json(tmp / "lexicon.json", {"format": FORMAT + "/lexicon", "version": VERSION, "words": words})
+        _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above, words.tokens)
+        _write_json(tmp / "lexicon.json", {"format": FORMAT + "/lexicon", "version": VERSION, "words": words.lexicon})
         np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=np.float32), allow_pickle=False)
         _write_examples(tmp, examples)
         files = {
@@ -119,14 +122,22 @@ def write_index(
     return index_dir
 
 
-def corpus_lexicon(chunks: list[Chunk]) -> dict[str, list[str]]:
-    """English words → the corpus words they translate to (`rag.lexicon`), for
-    the words BM25 indexes."""
+@dataclass(frozen=True)
+class ChunkWords:
+    """Each chunk's BM25 words, and the lexicon from English to those words
+    (`rag.lexicon`): made once per build, as the worked examples need the
+    lexicon before the index is written."""
+
+    tokens: list[list[str]]
+    lexicon: dict[str, list[str]]
+
+
+def chunk_words(chunks: list[Chunk]) -> ChunkWords:
     from .lexical import cut, tokenize
     from .lexicon import build_lexicon
 
-    vocab = {t for c in chunks for t in tokenize(c.embed_text()) if len(t) >= 2}
-    return build_lexicon(vocab, cut)
+    tokens = [tokenize(c.embed_text()) for c in chunks]
+    return ChunkWords(tokens, build_lexicon({t for row in tokens for t in row if len(t) >= 2}, cut))
 
 
 def _write_examples(tmp: Path, examples: ExampleBank) -> None:
@@ -136,10 +147,8 @@ def _write_examples(tmp: Path, examples: ExampleBank) -> None:
     np.save(tmp / "examples.npy", np.ascontiguousarray(examples.vectors, dtype=np.float32), allow_pickle=False)
 
 
-def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above: int) -> None:
+def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above: int, tokens) -> None:
     import faiss
-
-    from .lexical import tokenize
 
     ids = {c.id: i for i, c in enumerate(chunks)}
     _write_json(
@@ -153,7 +162,6 @@ def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_a
     )
     faiss.write_index(dense_index(chunk_vecs, hnsw_above), str(tmp / "dense.faiss"))
     np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vecs, dtype=np.float32), allow_pickle=False)
-    tokens = [tokenize(c.embed_text()) for c in chunks]
     _bm25(tokens).save(str(tmp / "bm25"), allow_pickle=False, show_progress=False)
 
 
@@ -245,8 +253,7 @@ def verify_files(index_dir: Path, manifest: dict) -> None:
             raise IndexCorrupt(f"{path} is missing.")
         if path.stat().st_size != info.get("bytes") or sha256_file(path) != info.get("sha256"):
             raise IndexCorrupt(f"{path} is damaged or was edited (checksum mismatch).")
-    required_files = ("chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json")
-    for required in (*required_files, "examples.npy"):
+    for required in REQUIRED_FILES:
         if required not in manifest.get("files", {}):
             raise IndexCorrupt(f"The manifest in {index_dir} does not list {required}.")
 
