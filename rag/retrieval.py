@@ -235,7 +235,7 @@ class Retriever:
         words = list(dict.fromkeys(tokens))
         if len(words) < 2:
             return False
-        forms = [[w, *(self.translations([w]) if is_latin(w) else [])] for w in words]
+        forms = [[w, *(translations([w], self.index.lexicon) if is_latin(w) else [])] for w in words]
         for s in sentences:
             have = self._tokens(s.row)
             if all(any(f in have for f in alts) for alts in forms):
@@ -250,9 +250,6 @@ class Retriever:
 
     def _position(self, hit: Hit) -> int:
         return self._positions[hit.chunk.id]
-
-    def translations(self, tokens: list[str]) -> list[str]:
-        return translations(tokens, self.index.lexicon)
 
 
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,30})[”\"」』》]")
