@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-false", type=float, default=0.05)
     ap.add_argument("--embedder", default=None)
     args = ap.parse_args(argv)
-    pipe = Pipeline.load(Settings.from_env(embedder=args.embedder))
+    # as in `python -m eval`: a dev question does not look up its own worked example
+    pipe = Pipeline.load(Settings.from_env(embedder=args.embedder), leave_out_asked=True)
     questions, problems = load_questions(args.questions, pipe.settings.max_question_chars)
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -71,9 +71,9 @@ class Pipeline:
         self._use(index)
 
     @classmethod
-    def load(cls, settings: Settings, say: Callable[[str], None] = print) -> Pipeline:
+    def load(cls, settings: Settings, say: Callable[[str], None] = print, leave_out_asked: bool = False) -> Pipeline:
         embedder = load_embedder(settings)
-        return cls(settings, embedder, open_index(settings, embedder, say))
+        return cls(settings, embedder, open_index(settings, embedder, say), leave_out_asked)
 
     def _use(self, index: IndexData) -> None:
         self.index = index
