@@ -32,7 +32,7 @@ eval: setup
 	$(BIN)/python -m eval --compare
 
 bench: setup
-	$(BIN)/python -m rag.bench
+	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

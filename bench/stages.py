@@ -1,6 +1,6 @@
 """Warm latency of one embedding backend, in one process: ours, its floor, LangChain.
 
-Owns the in-process half of `python -m rag.bench`, which starts this module
+Owns the in-process half of `python -m bench`, which starts this module
 once per backend so each backend's peak memory is its own. For every eval
 question, in turn (interleaved, so a busy neighbour slows all three alike):
 

