@@ -122,7 +122,10 @@ def reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarra
     except RagError:
         return {}
     model = old.manifest.get("model", {})
-    if (model.get("family"), model.get("fingerprint")) != (embedder.family, embedder.fingerprint):
+    # Either backend queries the other's index, but their vectors differ in the
+    # fourth decimal: reusing the other's would make a rebuild's bytes depend
+    # on which backend built last (and carry them on into the question cache).
+    if model.get("backend") != questioncache.model_key(embedder):
         return {}
     known = dict(zip(old.examples.queries, old.examples.vectors, strict=True))
     if old.manifest.get("background") == background_sha256():
@@ -153,7 +156,12 @@ def _embed_once(embedder: Embedder, texts: list[str], progress: bool) -> np.ndar
 def build_meta(settings: Settings, embedder: Embedder, docs: list, dim: int) -> dict:
     """What the manifest records about the inputs of a build (rag.store.check_fresh reads it back)."""
     return {
-        "model": {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": dim},
+        "model": {
+            "family": embedder.family,
+            "fingerprint": embedder.fingerprint,
+            "dim": dim,
+            "backend": questioncache.model_key(embedder),
+        },
         "chunker": chunker_settings(settings),
         "seeds": {d.source: d.sha256 for d in docs},
         "background": background_sha256(),

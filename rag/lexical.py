@@ -3,6 +3,14 @@
 Chinese runs are cut into words by `jieba`; Latin-script words are
 lower-cased; punctuation and a short list of function words are dropped.
 
+A build loads jieba's whole dictionary (349k words: 0.4 s and ~80 MB). A query
+needs only the part of it the corpus can match: `corpus_dictionary` keeps
+every dictionary word that occurs in the corpus text (with jieba's own
+frequencies and total), so `query_cutter` rebuilt from it cuts the corpus
+exactly as the whole dictionary does (`tests/test_seeds_chunking.py` checks
+it), in a millisecond and a few hundred kilobytes. A question's words outside
+the corpus are cut differently, but they match nothing in BM25 either way.
+
 >>> tokenize("Why did Mrinank leave Anthropic?")
 ['mrinank', 'leave', 'anthropic']
 >>> tokenize("Who took over his team after he went?")  # light verbs, in any tense, are dropped
@@ -51,13 +59,15 @@ def _cutter():
     return _jieba
 
 
-def tokenize(text: str) -> list[str]:
-    """BM25 tokens of one text, in order."""
+def tokenize(text: str, cutter=None) -> list[str]:
+    """BM25 tokens of one text, in order; `cutter` is a `query_cutter`, else
+    jieba with its whole dictionary."""
+    cutter = cutter or _cutter()
     out: list[str] = []
     for m in _TOKEN.finditer(text):
         piece = m.group()
         if _CJK.fullmatch(piece):
-            out += [w for w in _cutter().lcut(piece) if w not in STOP_ZH]
+            out += [w for w in cutter.lcut(piece) if w not in STOP_ZH]
         else:
             word = piece.lower()
             if word not in STOP_EN:
@@ -72,3 +82,43 @@ def cut(text: str) -> list[str]:
 
 def is_latin(token: str) -> bool:
     return not _CJK.search(token)
+
+
+def corpus_dictionary(texts: list[str]) -> dict:
+    """The words of jieba's dictionary that occur in `texts`, and the
+    dictionary's total: all `query_cutter` needs to cut those texts as the
+    whole dictionary does (the same candidate words, scored alike)."""
+    jieba = _cutter()
+    freq = jieba.dt.FREQ
+    longest = max(len(w) for w, f in freq.items() if f)
+    words: dict[str, int] = {}
+    for text in texts:
+        for run in _CJK.findall(text):
+            for i in range(len(run)):
+                for j in range(i + 1, min(len(run), i + longest) + 1):
+                    if f := freq.get(run[i:j]):
+                        words[run[i:j]] = f
+    for w in sorted(STOP_ZH):  # question words are cut off the words around them
+        if f := freq.get(w):
+            words[w] = f
+    return {"total": jieba.dt.total, "words": dict(sorted(words.items()))}
+
+
+def query_cutter(dictionary: dict):
+    """A jieba tokenizer over `corpus_dictionary`'s words, built in memory.
+
+    >>> cutter = query_cutter({"total": 60_000_000, "words": {"离开": 9000, "离": 500, "开": 900, "原因": 8000}})
+    >>> cutter.lcut("离开的原因")
+    ['离开', '的', '原因']
+    """
+    import io
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    cutter = jieba.Tokenizer()
+    lines = "".join(f"{w} {f}\n" for w, f in dictionary["words"].items())
+    cutter.FREQ, _ = cutter.gen_pfdict(io.BytesIO(lines.encode("utf-8")))
+    cutter.total = dictionary["total"]
+    cutter.initialized = True  # no dictionary file to load, nothing cached on disk
+    return cutter

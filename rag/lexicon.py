@@ -146,9 +146,10 @@ def translations(tokens: list[str], lexicon: dict) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def expand(query: str, lexicon: dict) -> tuple[list[str], list[str], str]:
+def expand(query: str, lexicon: dict, cutter=None) -> tuple[list[str], list[str], str]:
     """The query's words, the corpus words its English words translate to,
-    and the text embedded for it: the query followed by those translations.
+    and the text embedded for it: the query followed by those translations
+    (`cutter`: see `rag.lexical.tokenize`).
 
     The Chinese words an English question translates to steer the dense query
     towards the Chinese passages as well. Abstention is judged on the same
@@ -159,6 +160,6 @@ def expand(query: str, lexicon: dict) -> tuple[list[str], list[str], str]:
     >>> expand("so why leave?", {"leave": ["离开"]})
     (['leave'], ['离开'], 'so why leave? 离开')
     """
-    tokens = tokenize(query)
+    tokens = tokenize(query, cutter)
     translated = translations(tokens, lexicon)
     return tokens, translated, " ".join([query, *translated])

@@ -125,7 +125,7 @@ class Retriever:
         `question` alone decides which kind of fact is sought."""
         t: dict[str, float] = {}
         clock = time.perf_counter()
-        tokens, translated, text = expand(query, self.index.lexicon)
+        tokens, translated, text = expand(query, self.index.lexicon, self.index.cutter)
         qvec = self.embedder.embed_queries([text])[0]
         clock = _lap(t, "embed", clock)
         dense_ids, dense_scores = self._dense(qvec)
@@ -156,7 +156,8 @@ class Retriever:
             sentences=sentences,
             best_sentence=best,
             words_all_found=self._all_found(
-                tokens if question in (None, query) else tokenize(question), sentences[:ALL_FOUND_IN]
+                tokens if question in (None, query) else tokenize(question, self.index.cutter),
+                sentences[:ALL_FOUND_IN],
             )
             or quoted_found(question or query, sentences[:ALL_FOUND_IN]),
             background=closest_background(self.index.background, qvec),
@@ -245,7 +246,7 @@ class Retriever:
     def _tokens(self, row: int) -> frozenset[str]:
         words = self._sentence_tokens.get(row)
         if words is None:
-            words = self._sentence_tokens[row] = frozenset(tokenize(self.index.sentences[row].text))
+            words = self._sentence_tokens[row] = frozenset(tokenize(self.index.sentences[row].text, self.index.cutter))
         return words
 
     def _position(self, hit: Hit) -> int:

@@ -10,7 +10,9 @@ Files, none of them pickle:
   above `hnsw_above` chunks); `sentences.npy`: sentence vectors, one row
   of each per view (`chunking.sentence_views`);
 - `bm25/`: the `bm25s` index, saved without pickle;
-- `lexicon.json`: English words → corpus words (see `rag.lexicon`);
+- `lexicon.json`: English words → corpus words (see `rag.lexicon`), and the
+  part of jieba's dictionary the corpus holds, to cut questions with
+  (`rag.lexical.corpus_dictionary`);
 - `background.npy`: vectors of everyday questions, to tell an off-topic
   question (see `rag.offtopic`);
 - `examples.json`, `examples.npy`: the worked examples, their sentence rows
@@ -39,7 +41,7 @@ from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 4  # 2: sentence vectors per view; 3: background question vectors; 4: worked examples
+VERSION = 5  # 2: sentence vectors per view; 3: background question vectors; 4: worked examples; 5: query dictionary
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip
@@ -64,6 +66,7 @@ class IndexData:
     vocabulary: frozenset  # BM25 tokens of the corpus
     background: np.ndarray  # (questions, dim): everyday questions; see rag.offtopic
     examples: ExampleBank  # questions with known answer sentences; see rag.examples
+    cutter: object  # jieba over the corpus's part of its dictionary (rag.lexical.query_cutter)
 
 
 def chunker_settings(settings: Settings) -> dict:
@@ -100,7 +103,8 @@ def write_index(
     words = words or chunk_words(chunks)
     try:
         _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above, words.tokens)
-        _write_json(tmp / "lexicon.json", {"format": FORMAT + "/lexicon", "version": VERSION, "words": words.lexicon})
+        lexicon = {"format": FORMAT + "/lexicon", "version": VERSION, "words": words.lexicon}
+        _write_json(tmp / "lexicon.json", {**lexicon, "dictionary": words.dictionary})
         np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=np.float32), allow_pickle=False)
         _write_examples(tmp, examples)
         files = {
@@ -130,14 +134,17 @@ class ChunkWords:
 
     tokens: list[list[str]]
     lexicon: dict[str, list[str]]
+    dictionary: dict  # rag.lexical.corpus_dictionary of the chunks
 
 
 def chunk_words(chunks: list[Chunk]) -> ChunkWords:
-    from .lexical import cut, tokenize
+    from .lexical import corpus_dictionary, cut, tokenize
     from .lexicon import build_lexicon
 
-    tokens = [tokenize(c.embed_text()) for c in chunks]
-    return ChunkWords(tokens, build_lexicon({t for row in tokens for t in row if len(t) >= 2}, cut))
+    texts = [c.embed_text() for c in chunks]
+    tokens = [tokenize(t) for t in texts]
+    lexicon = build_lexicon({t for row in tokens for t in row if len(t) >= 2}, cut)
+    return ChunkWords(tokens, lexicon, corpus_dictionary(texts))
 
 
 def _write_examples(tmp: Path, examples: ExampleBank) -> None:
@@ -283,6 +290,8 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     import bm25s
     import faiss
 
+    from .lexical import query_cutter
+
     data = json.loads((index_dir / "chunks.json").read_text(encoding="utf-8"))
     chunks = [Chunk(**c) for c in data["chunks"]]
     sentence_chunk = np.array([s.pop("chunk") for s in data["sentences"]], dtype=np.int64)
@@ -294,15 +303,17 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     if dense.d != manifest["model"]["dim"] or vecs.shape[2] != dense.d:
         raise ValueError("vector dimension does not match the manifest")
     bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
-    lexicon = json.loads((index_dir / "lexicon.json").read_text(encoding="utf-8"))["words"]
+    words = json.loads((index_dir / "lexicon.json").read_text(encoding="utf-8"))
+    lexicon, cutter = words["words"], query_cutter(words["dictionary"])
     vocab = frozenset(bm25.vocab_dict)
     background = np.load(index_dir / "background.npy", allow_pickle=False)
     if background.ndim != 2 or background.shape[1] != dense.d:
         raise ValueError("background vectors do not match the manifest's dimension")
     examples = _read_examples(index_dir, dense.d, len(sentences))
     return IndexData(
-        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab, background, examples
-    )
+        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab, background, examples,
+        cutter,
+    )  # fmt: skip
 
 
 def _read_examples(index_dir: Path, dim: int, n_sentences: int) -> ExampleBank:

