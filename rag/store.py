@@ -41,10 +41,13 @@ from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 5  # 2: sentence vectors per view; 3: background question vectors; 4: worked examples; 5: query dictionary
+VERSION = 6  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary; 6: float16
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip
+# Vectors are stored as float16 (half the bytes; cosines move by < 0.001) and
+# scored as float32. The chunk vectors stay float32 inside dense.faiss.
+STORED = np.float16
 HNSW_M = 32  # graph degree
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256  # stored in dense.faiss; recall@10 ≥ 0.97 at 100k chunks for < 1 ms (bench/README.md)
@@ -105,7 +108,7 @@ def write_index(
         _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above, words.tokens)
         lexicon = {"format": FORMAT + "/lexicon", "version": VERSION, "words": words.lexicon}
         _write_json(tmp / "lexicon.json", {**lexicon, "dictionary": words.dictionary})
-        np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=np.float32), allow_pickle=False)
+        np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=STORED), allow_pickle=False)
         _write_examples(tmp, examples)
         files = {
             p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
@@ -151,7 +154,7 @@ def _write_examples(tmp: Path, examples: ExampleBank) -> None:
     parts = zip(examples.ids, examples.questions, examples.queries, examples.rows, strict=True)
     items = [{"id": i, "question": q, "query": t, "rows": list(r)} for i, q, t, r in parts]
     _write_json(tmp / "examples.json", {"format": FORMAT + "/examples", "version": VERSION, "examples": items})
-    np.save(tmp / "examples.npy", np.ascontiguousarray(examples.vectors, dtype=np.float32), allow_pickle=False)
+    np.save(tmp / "examples.npy", np.ascontiguousarray(examples.vectors, dtype=STORED), allow_pickle=False)
 
 
 def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above: int, tokens) -> None:
@@ -168,7 +171,7 @@ def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_a
         },
     )
     faiss.write_index(dense_index(chunk_vecs, hnsw_above), str(tmp / "dense.faiss"))
-    np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vecs, dtype=np.float32), allow_pickle=False)
+    np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vecs, dtype=STORED), allow_pickle=False)
     _bm25(tokens).save(str(tmp / "bm25"), allow_pickle=False, show_progress=False)
 
 
@@ -297,7 +300,7 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     sentence_chunk = np.array([s.pop("chunk") for s in data["sentences"]], dtype=np.int64)
     sentences = [Sentence(**s) for s in data["sentences"]]
     dense = faiss.read_index(str(index_dir / "dense.faiss"))
-    vecs = np.load(index_dir / "sentences.npy", allow_pickle=False)
+    vecs = _vectors(index_dir / "sentences.npy")
     if vecs.ndim != 3 or dense.ntotal != len(chunks) or vecs.shape[1] != len(sentences):
         raise ValueError("vector counts do not match the chunk store")
     if dense.d != manifest["model"]["dim"] or vecs.shape[2] != dense.d:
@@ -306,7 +309,7 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     words = json.loads((index_dir / "lexicon.json").read_text(encoding="utf-8"))
     lexicon, cutter = words["words"], query_cutter(words["dictionary"])
     vocab = frozenset(bm25.vocab_dict)
-    background = np.load(index_dir / "background.npy", allow_pickle=False)
+    background = _vectors(index_dir / "background.npy")
     if background.ndim != 2 or background.shape[1] != dense.d:
         raise ValueError("background vectors do not match the manifest's dimension")
     examples = _read_examples(index_dir, dense.d, len(sentences))
@@ -316,9 +319,16 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     )  # fmt: skip
 
 
+def _vectors(path: Path) -> np.ndarray:
+    vectors = np.load(path, allow_pickle=False)
+    if vectors.dtype != STORED:
+        raise ValueError(f"{path.name} holds {vectors.dtype}, not {np.dtype(STORED)}")
+    return vectors.astype(np.float32)
+
+
 def _read_examples(index_dir: Path, dim: int, n_sentences: int) -> ExampleBank:
     items = json.loads((index_dir / "examples.json").read_text(encoding="utf-8"))["examples"]
-    vectors = np.load(index_dir / "examples.npy", allow_pickle=False)
+    vectors = _vectors(index_dir / "examples.npy")
     rows = tuple(tuple(int(r) for r in item["rows"]) for item in items)
     if vectors.shape != (len(items), dim) or any(not 0 <= r < n_sentences for rr in rows for r in rr):
         raise ValueError("the worked examples do not match their vectors or the sentences")
