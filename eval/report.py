@@ -79,10 +79,12 @@ def grouped(evaluation: Evaluation, by: str) -> dict[str, dict]:
 
 
 def tables(evaluation: Evaluation, markdown: bool = False) -> str:
-    """Overall, per-language and per-kind tables, as printed and reported."""
+    """Overall, per-language, per-kind and (for questions that name their
+    `source`) per-document tables, as printed and reported."""
     parts = [("Overall", {n: s["overall"] for n, s in evaluation.summaries.items()}, "config")]
     parts += [("By language", grouped(evaluation, "by_lang"), "lang · config")]
     parts += [("By kind", grouped(evaluation, "by_kind"), "kind · config")]
+    parts += [("By document", grouped(evaluation, "by_source"), "document · config")]
     out = []
     for title, summaries, first in parts:
         if summaries:

@@ -164,4 +164,5 @@ def score_all(evaluation: Evaluation) -> None:
             "overall": summarise(scores),
             "by_lang": breakdown(scored_golds, scored, "lang"),
             "by_kind": breakdown(scored_golds, scored, "kind"),
+            "by_source": breakdown(scored_golds, scored, "source"),
         }

@@ -200,3 +200,45 @@ def test_publish_keeps_only_the_summary_tables(env, tmp_path, monkeypatch, capsy
     assert "| ours |" in text and "By language" in text
     ids = [json.loads(line)["id"] for line in _lines()]
     assert not any(i in text for i in ids), "a published summary names no question"
+
+
+def test_corpus_builds_a_private_index_and_scores_each_document(env, tmp_path, capsys):
+    """`--corpus DIR`: DIR's documents only (not its questions file), a private index, per-document rows."""
+    corpus = tmp_path / "corpus"
+    (corpus / "notes").mkdir(parents=True)
+    (corpus / "tea.en.txt").write_text(
+        "The Lin family planted their tea garden in 1962.\nThey sold the first harvest in Qimen for two yuan.\n",
+        encoding="utf-8",
+    )
+    (corpus / "notes" / "ship.en.txt").write_text(
+        "The ferry Aurora crossed the bay twice a day.\nIts captain, Ines Moreau, retired in 2019.\n",
+        encoding="utf-8",
+    )
+    rows = [
+        ("t1", "When was the tea garden planted?", "tea.en.txt", "planted their tea garden in 1962", "1962"),
+        ("s1", "Who was the captain of the ferry?", "notes/ship.en.txt", "Its captain, Ines Moreau", "Ines Moreau"),
+    ]
+    lines = [
+        {"id": i, "question": q, "lang": "en", "kind": "factual", "source": src, "evidence": [ev],
+         "answer_keys": [[key]], "answerable": True}
+        for i, q, src, ev, key in rows
+    ]  # fmt: skip
+    (corpus / "questions.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    index_before = sorted(p.name for p in env.index_dir.iterdir())
+    code = main(["--corpus", str(corpus), "--compare", "--no-progress", "--report-dir", str(tmp_path / "r")])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "2 question(s) from" in printed and "By document:" in printed
+    assert "tea.en.txt · ours" in printed and "notes/ship.en.txt · langchain" in printed
+    # Each document is one chunk for LangChain: its top chunk must be the question's own document.
+    overall = next(line for line in printed.splitlines() if line.startswith("langchain "))
+    assert overall.split()[1:3] == ["2", "1.000"], overall  # n, hit@1
+    assert (tmp_path / "r" / "report-corpus.md").exists()
+    assert sorted(p.name for p in env.index_dir.iterdir()) == index_before  # the project's index untouched
+
+
+def test_corpus_without_documents_is_a_clear_error(env, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "questions.jsonl").write_text('{"id": "a", "question": "why?"}\n', encoding="utf-8")
+    assert main(["--corpus", str(tmp_path / "empty"), "--no-report", "--no-progress"]) == 2
+    assert "holds no .txt or .md documents" in capsys.readouterr().err
