@@ -3,7 +3,7 @@
 For each language it prints the best-sentence cosine of answerable and
 unanswerable questions, the highest threshold that keeps false abstentions
 at or under `--max-false` by cosine alone, and what the pipeline's whole rule
-(`rag.answer.should_abstain`: that threshold, the answer-type checks and the
+(`rag.answer.decide`: that threshold, the answer-type checks and the
 every-word override) decides at the current setting.
 
     python -m eval.calibrate --questions eval/questions.jsonl --max-false 0.05

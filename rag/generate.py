@@ -41,6 +41,7 @@ import numpy as np
 from .answer import NOT_SAID, abstention
 from .citations import markers
 from .config import Settings
+from .decision import Decision
 from .errors import LLMError
 from .records import Answer, Chunk, Citation, ScoredSentence
 from .retrieval import Retrieval
@@ -305,7 +306,10 @@ def finish(
     rewriter = Rewriter(len(chunks))
     text = trim_uncited(rewriter.feed(reply) + rewriter.flush())
     if not rewriter.used or cannot_answer(text):
-        return abstention(extractive.question, extractive.lang, found)
+        score = extractive.decision.score if extractive.decision is not None else 0.0
+        return abstention(
+            extractive.question, extractive.lang, found, Decision(True, "the model did not answer", score)
+        )
     claims = _claims(text)
     # Every claim embedded in one call, then each passage takes its own rows.
     texts = [c for n in range(1, len(rewriter.used) + 1) for c in claims.get(n, [])]
@@ -315,7 +319,9 @@ def finish(
         mine = claim_vecs[at : at + len(claims.get(n, []))]
         at += len(mine)
         citations.append(_citation(n, chunks[p - 1], _quote(chunks[p - 1], mine, found, vectors)))
-    return Answer(extractive.question, text, False, tuple(citations), (), lang=extractive.lang)
+    return Answer(
+        extractive.question, text, False, tuple(citations), (), lang=extractive.lang, decision=extractive.decision
+    )
 
 
 def _claims(text: str) -> dict[int, list[str]]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from .answer import Policy, compose
 from .config import Settings
 from .conversation import Turn, contextual_query
+from .decision import load_model
 from .embedding import Embedder, load_embedder
 from .errors import InputError, RagError
 from .generate import LLMAnswerer
@@ -63,7 +64,11 @@ class Pipeline:
         faiss.omp_set_num_threads(1)
         self.settings = settings
         self.embedder = embedder
-        self.policy = Policy(top_k=settings.top_k, abstain_below=settings.abstain_threshold or Policy.abstain_below)
+        self.policy = Policy(
+            top_k=settings.top_k,
+            abstain_below=settings.abstain_threshold or Policy.abstain_below,
+            model=load_model() if settings.decision == "learned" else None,
+        )
         self._lock = threading.Lock()
         # the optional generating model (issue 5); None: every answer is extractive
         self.llm = LLMAnswerer(settings, embedder.embed_queries) if settings.llm_base_url else None
@@ -116,7 +121,8 @@ class Pipeline:
         self.refresh()
         retriever = self.retriever  # one index for the whole answer, even if a rebuild lands meanwhile
         found, answer, compose_ms = self._extractive(retriever, text, history)
-        if self.llm is not None:  # the extractive answer is its fallback
+        # An abstention is final: the model is not asked to answer what the text does not say.
+        if self.llm is not None and not answer.abstained:  # the extractive answer is its fallback
             answer = yield from self.llm.answer(found, answer, history, retriever.index.sentence_views[0], stream)
         timings = {**found.timings_ms, "compose": compose_ms, **answer.timings_ms}
         timings["total"] = round((time.perf_counter() - t0) * 1000, 3)

@@ -103,6 +103,7 @@ class Answer:
     answerer: str = "extractive"
     notice: str = ""
     lang: str = "en"
+    decision: object = None  # rag.decision.Decision: answer or abstain, why, and the score
 
     def to_dict(self) -> dict:
         return {
@@ -114,4 +115,5 @@ class Answer:
             "timings_ms": dict(self.timings_ms),
             "answerer": self.answerer,
             "notice": self.notice,
+            "decision": self.decision.to_dict() if self.decision is not None else None,
         }

@@ -23,7 +23,7 @@ from .chunking import IN_CONTEXT_VIEW
 from .embedding import Embedder
 from .lexical import is_latin, tokenize
 from .lexicon import expand, translations
-from .offtopic import closest_background
+from .offtopic import background_questions, closest_background
 from .records import Hit, ScoredSentence
 from .store import IndexData
 
@@ -74,6 +74,12 @@ class Retrieval:
     # turn before; on its own it is nowhere near what that found.
     own_offtopic: float | None = None
     kind: str | None = None  # the kind of fact the question asks for (rag.answertype)
+    # Share of the question's IDF-weighted words (and their translations) the
+    # best of the best sentences holds.
+    coverage: float = 0.0
+    # Everyday questions' best-sentence cosine here: language -> (mean, spread);
+    # see rag.decision.corpus_baseline.
+    baseline: dict = field(default_factory=dict)
     timings_ms: dict = field(default_factory=dict)
 
 
@@ -112,6 +118,7 @@ class Retriever:
         self._n_docs = max(int(index.bm25.scores["num_docs"]), 1)
         self._sentence_tokens: dict[int, frozenset[str]] = {}
         chunk_of = index.sentence_chunk
+        self.baseline = _baseline(index)
         self._context_only = np.array(
             [
                 len(s.text.strip()) < SHORT_SENTENCE and i > 0 and chunk_of[i] == chunk_of[i - 1]
@@ -145,8 +152,10 @@ class Retriever:
         gains = {}
         if self.mode == "hybrid":  # the dense and BM25 baselines stay pure
             gains = self.index.examples.bonus(qvec, kind, text if self.leave_out_asked else None)
-        sentences, best = self._sentences(qvec, hits, self._weights(expanded), kind, gains)
+        weights = self._weights(expanded)
+        sentences, best = self._sentences(qvec, hits, weights, kind, gains)
         clock = _lap(t, "sentences", clock)
+        own_tokens = tokens if question in (None, query) else tokenize(question, self.index.cutter)
         own = None
         if question not in (None, query) and sentences:
             own = self._own_offtopic(question, sentences[:OWN_TOP])
@@ -155,14 +164,13 @@ class Retriever:
             hits=hits,
             sentences=sentences,
             best_sentence=best,
-            words_all_found=self._all_found(
-                tokens if question in (None, query) else tokenize(question, self.index.cutter),
-                sentences[:ALL_FOUND_IN],
-            )
+            words_all_found=self._all_found(own_tokens, sentences[:ALL_FOUND_IN])
             or quoted_found(question or query, sentences[:ALL_FOUND_IN]),
             background=closest_background(self.index.background, qvec),
             own_offtopic=own,
             kind=kind,
+            coverage=self._coverage(own_tokens, sentences[:ALL_FOUND_IN]),
+            baseline=self.baseline,
             timings_ms=t,
         )
 
@@ -243,6 +251,22 @@ class Retriever:
                 return True
         return False
 
+    def _coverage(self, tokens: list[str], sentences: list[ScoredSentence]) -> float:
+        """The largest IDF-weighted share of the question's words (or their
+        translations) one of `sentences` holds; a word the corpus lacks weighs
+        as much as its rarest word, so a question about something else scores low."""
+        words = list(dict.fromkeys(tokens))
+        if not words or not sentences:
+            return 0.0
+        rarest = float(np.log(1 + (self._n_docs + 0.5) / 0.5))
+        forms = [[w, *(translations([w], self.index.lexicon) if is_latin(w) else [])] for w in words]
+        idf = [max(self._weights(alts).values(), default=rarest) for alts in forms]
+        total = sum(idf)
+        return max(
+            sum(w for w, alts in zip(idf, forms, strict=True) if any(f in self._tokens(s.row) for f in alts)) / total
+            for s in sentences
+        )
+
     def _tokens(self, row: int) -> frozenset[str]:
         words = self._sentence_tokens.get(row)
         if words is None:
@@ -251,6 +275,17 @@ class Retriever:
 
     def _position(self, hit: Hit) -> int:
         return self._positions[hit.chunk.id]
+
+
+def _baseline(index: IndexData) -> dict:
+    """`rag.decision.corpus_baseline` for this index's everyday questions (their
+    texts give their languages; the manifest's checksum ties them to the vectors)."""
+    from .decision import corpus_baseline, detect_lang
+
+    texts = background_questions()
+    if len(texts) != len(index.background):
+        return {}
+    return corpus_baseline(index.background, [detect_lang(t) for t in texts], index.sentence_views)
 
 
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,30})[”\"」』》]")

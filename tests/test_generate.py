@@ -201,20 +201,30 @@ def test_out_of_range_citations_are_removed(gen: Pipeline, server: ScriptedLLM) 
 
 
 @pytest.mark.parametrize(
-    ("question", "reply"),
+    "reply",
     [
-        ("What is his favourite food?", "He likes noodles and dumplings."),  # claims, no citations
-        ("What is his favourite food?", "I don't know."),
-        ("What is his favourite food?", "The letter does not say what he likes to eat [2]."),
-        ("他最喜欢吃什么？", "文章没有提到这一点。"),
-        ("他为什么离开？", "[7] [8]"),  # only citations of nothing
+        "He likes noodles and dumplings.",  # claims, no citations
+        "I don't know.",
+        "The letter does not say why he left [2].",
+        "文章没有提到这一点。",
+        "[7] [8]",  # only citations of nothing
     ],
 )
-def test_uncited_or_unknowing_replies_abstain(gen: Pipeline, server: ScriptedLLM, question: str, reply: str) -> None:
+def test_uncited_or_unknowing_replies_abstain(gen: Pipeline, server: ScriptedLLM, reply: str) -> None:
     server.reply = Reply(reply)
-    answer = gen.ask(question)
+    answer = gen.ask(WHY)
     assert answer.abstained and answer.citations == () and answer.closest
     assert answer.answer == NOT_SAID[answer.lang] and answer.answerer == "llm:scripted"
+    assert answer.decision.abstained and answer.decision.reason == "the model did not answer"
+
+
+@pytest.mark.parametrize("question", ["What is his favourite food?", "他最喜欢吃什么？"])
+def test_an_abstention_is_not_sent_to_the_model(gen: Pipeline, server: ScriptedLLM, question: str) -> None:
+    server.reply = Reply("He likes noodles and dumplings [1].")
+    asked = len(server.requests)
+    answer = gen.ask(question)
+    assert answer.abstained and answer.answerer == "extractive" and answer.decision.reason
+    assert len(server.requests) == asked, "the model was asked a question the text does not answer"
 
 
 def test_instructions_in_the_question_do_not_override(gen: Pipeline, server: ScriptedLLM) -> None:

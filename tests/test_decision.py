@@ -1,0 +1,101 @@
+"""The answer decision: the fitted model file, its checks, and both deciders on real indexes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.decision import MODEL, REASONS, Features, load_model, params_sha256
+from rag.errors import ModelError
+from rag.pipeline import Pipeline
+
+from .conftest import make_settings
+
+# The committed model's parameters: a refit that changes them changes this line too.
+
+MODEL_SHA256 = json.loads(MODEL.read_text(encoding="utf-8"))["params_sha256"]
+
+
+def test_the_committed_model_loads_offline_and_says_what_it_was_fitted_on() -> None:
+    model = load_model()
+    assert params_sha256(model.parameters()) == MODEL_SHA256
+    header = model.header
+    assert header["fitted_by"] == "python -m eval.fit_decision"
+    assert "eval/questions.jsonl" in header["trained_on"] and len(header["trained_on"]) >= 3
+    assert not any("lu-xun" in d.lower() or "luxun" in d.lower() for d in header["trained_on"])
+    assert set(model.features) <= set(REASONS) and 0.0 < model.threshold < 1.0
+    assert model.score(Features(lift=8.0)) > model.threshold > model.score(Features(lift=-2.0))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: {**d, "coef": [c + 1.0 for c in d["coef"]]},  # edited numbers, stale checksum
+        lambda d: {**d, "features": ["shoe_size"] * len(d["features"])},
+        lambda d: {k: v for k, v in d.items() if k != "threshold"},
+        lambda d: {**d, "version": 99},
+    ],
+)
+def test_a_damaged_model_file_is_a_clear_error(tmp_path: Path, damage) -> None:
+    path = tmp_path / "decision.json"
+    path.write_text(json.dumps(damage(json.loads(MODEL.read_text(encoding="utf-8")))), encoding="utf-8")
+    with pytest.raises(ModelError, match="cannot be used"):
+        load_model(path)
+    (tmp_path / "half.json").write_text(MODEL.read_text(encoding="utf-8")[:100], encoding="utf-8")
+    with pytest.raises(ModelError, match="fit_decision"):
+        load_model(tmp_path / "half.json")
+
+
+def test_every_answer_carries_its_decision(pipeline: Pipeline) -> None:
+    answered = pipeline.ask("why did he leave?").to_dict()["decision"]
+    declined = pipeline.ask("他有几个孩子？").to_dict()["decision"]
+    assert answered["abstained"] is False and answered["reason"] == "" and 0.8 < answered["score"] <= 1.0
+    assert declined["abstained"] is True and declined["reason"] in REASONS.values()
+
+
+@pytest.fixture(scope="module")
+def english_corpus(tmp_path_factory) -> Path:
+    """A short English text the rules, calibrated on the Chinese letter, were never fitted to."""
+    seeds = tmp_path_factory.mktemp("english") / "seeds"
+    seeds.mkdir()
+    shutil.copy(Path(__file__).with_name("fixtures") / "harbour-note.en.txt", seeds)
+    return seeds
+
+
+def test_the_learned_decision_answers_plain_questions_about_an_english_text(english_corpus: Path) -> None:
+    root = english_corpus.parent
+    settings = make_settings(root, seeds_dir=english_corpus, decision="learned").with_(examples=None)
+    pipe = Pipeline.load(settings, say=lambda _m: None)
+    plain = {
+        "When did the harbour reopen?": "1998",
+        "How long is the north pier?": "340 metres",
+        # Asked in Chinese: the letter's rules decline all three (its thresholds are for Chinese text).
+        "港口哪一年重新开放？": "1998",
+        "灯塔是谁重建的？": "Agnes Varga",
+        "冬天渡轮多久一班？": "once a day",
+    }
+    for question, fact in plain.items():
+        answer = pipe.ask(question)
+        assert not answer.abstained and fact in answer.answer, (question, answer.decision)
+    assert pipe.ask("What is the capital of Australia?").abstained
+
+
+def test_fitting_is_deterministic_and_keeps_only_features_that_help_on_a_left_out_document(tmp_path: Path) -> None:
+    from eval.fit_decision import fit
+    from rag.decision import save_model
+
+    # Three documents: `lift` separates answerable questions everywhere, `cross` is noise.
+    data = {
+        f"doc{d}": [
+            (Features(lift=lift + d, cross=float((i + d) % 2)), lift > 1.0) for i, lift in enumerate(range(-3, 6))
+        ]
+        for d in range(3)
+    }
+    first, second = fit(data, l2=1.0, max_false=0.05), fit(data, l2=1.0, max_false=0.05)
+    assert first.parameters() == second.parameters()
+    assert "lift" in first.features and "cross" not in first.features
+    save_model(first, tmp_path / "d.json")
+    assert load_model(tmp_path / "d.json").parameters() == first.parameters()
