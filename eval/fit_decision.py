@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-false", type=float, default=MAX_FALSE)
     args = ap.parse_args(argv)
     corpora = args.corpus or [REPO / c for c in TRAIN]
-    settings = Settings.from_env(llm_base_url="", llm_model="")
+    settings = Settings.from_env(llm_base_url="", llm_model="", decision="learned")  # its retriever reads the baseline
     data = collect(settings, [c.relative_to(REPO) if c.is_absolute() else c for c in corpora])
     model = fit(data, args.l2, args.max_false)
     save_model(model, args.out)

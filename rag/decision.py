@@ -59,7 +59,6 @@ class Features:
     offtopic: float = 0.0  # nearest everyday question's cosine − best sentence cosine
     followup_offtopic: float = 0.0  # for a follow-up read with its context: the same, of it alone
     all_words: float = 0.0  # 1: one of the best sentences holds every word of the question
-    coverage: float = 0.0  # share of the question's IDF-weighted words the best sentences hold
     type_missing: float = 0.0  # 1: it asks for a kind of fact none of the best sentences has
     cross: float = 0.0  # 1: the question's language is not the best sentence's
 
@@ -71,7 +70,6 @@ REASONS = {
     "offtopic": "the question is closer to an everyday question than to the text",
     "followup_offtopic": "the follow-up, read on its own, is about something else",
     "all_words": "no sentence holds all the question's words",
-    "coverage": "the best sentences share few of the question's words",
     "type_missing": "no sentence holds the kind of fact asked for",
     "cross": "the question is in another language than the text",
 }
@@ -90,7 +88,6 @@ def features(found, lang: str, top_k: int) -> Features:
         offtopic=found.background - best,
         followup_offtopic=found.own_offtopic or 0.0,
         all_words=float(found.words_all_found),
-        coverage=found.coverage,
         type_missing=float(missing),
         cross=float(bool(top) and detect_lang(top[0].sentence.text) != lang),
     )

@@ -82,8 +82,9 @@ class Pipeline:
 
     def _use(self, index: IndexData) -> None:
         self.index = index
+        s = self.settings
         self.retriever = Retriever(
-            index, self.embedder, self.settings.retrieve_k, self.settings.retrieval, self.leave_out_asked
+            index, self.embedder, s.retrieve_k, s.retrieval, self.leave_out_asked, baseline=s.decision == "learned"
         )
         self._stamp = self._manifest_stamp()
 

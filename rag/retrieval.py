@@ -74,11 +74,8 @@ class Retrieval:
     # turn before; on its own it is nowhere near what that found.
     own_offtopic: float | None = None
     kind: str | None = None  # the kind of fact the question asks for (rag.answertype)
-    # Share of the question's IDF-weighted words (and their translations) the
-    # best of the best sentences holds.
-    coverage: float = 0.0
     # Everyday questions' best-sentence cosine here: language -> (mean, spread);
-    # see rag.decision.corpus_baseline.
+    # see rag.decision.corpus_baseline. Empty unless the retriever was asked for it.
     baseline: dict = field(default_factory=dict)
     timings_ms: dict = field(default_factory=dict)
 
@@ -104,8 +101,17 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
 
 class Retriever:
     def __init__(
-        self, index: IndexData, embedder: Embedder, retrieve_k: int, mode: str = "hybrid", leave_out_asked: bool = False
+        self,
+        index: IndexData,
+        embedder: Embedder,
+        retrieve_k: int,
+        mode: str = "hybrid",
+        leave_out_asked: bool = False,
+        baseline: bool = False,
     ) -> None:
+        """`baseline`: measure the corpus baseline the learned decision reads
+        (rag.decision.corpus_baseline: every everyday question against every
+        sentence, once per index; the rules do without it)."""
         self.index = index
         # An evaluation over the examples file sets this: the example that is
         # the question being asked is not looked up (rag.examples).
@@ -118,7 +124,7 @@ class Retriever:
         self._n_docs = max(int(index.bm25.scores["num_docs"]), 1)
         self._sentence_tokens: dict[int, frozenset[str]] = {}
         chunk_of = index.sentence_chunk
-        self.baseline = _baseline(index)
+        self.baseline = _baseline(index) if baseline else {}
         self._context_only = np.array(
             [
                 len(s.text.strip()) < SHORT_SENTENCE and i > 0 and chunk_of[i] == chunk_of[i - 1]
@@ -169,7 +175,6 @@ class Retriever:
             background=closest_background(self.index.background, qvec),
             own_offtopic=own,
             kind=kind,
-            coverage=self._coverage(own_tokens, sentences[:ALL_FOUND_IN]),
             baseline=self.baseline,
             timings_ms=t,
         )
@@ -250,22 +255,6 @@ class Retriever:
             if all(any(f in have for f in alts) for alts in forms):
                 return True
         return False
-
-    def _coverage(self, tokens: list[str], sentences: list[ScoredSentence]) -> float:
-        """The largest IDF-weighted share of the question's words (or their
-        translations) one of `sentences` holds; a word the corpus lacks weighs
-        as much as its rarest word, so a question about something else scores low."""
-        words = list(dict.fromkeys(tokens))
-        if not words or not sentences:
-            return 0.0
-        rarest = float(np.log(1 + (self._n_docs + 0.5) / 0.5))
-        forms = [[w, *(translations([w], self.index.lexicon) if is_latin(w) else [])] for w in words]
-        idf = [max(self._weights(alts).values(), default=rarest) for alts in forms]
-        total = sum(idf)
-        return max(
-            sum(w for w, alts in zip(idf, forms, strict=True) if any(f in self._tokens(s.row) for f in alts)) / total
-            for s in sentences
-        )
 
     def _tokens(self, row: int) -> frozenset[str]:
         words = self._sentence_tokens.get(row)
