@@ -28,6 +28,10 @@ SEED = REPO / "seeds" / "mrinank-sharma-letter.zh.txt"
 # Read by Settings.from_env, in this process and in every subprocess a test starts.
 _CACHE = tempfile.TemporaryDirectory(prefix="rag-test-cache-")
 os.environ["RAG_MODEL_CACHE"] = _CACHE.name
+# What the tools under test cache or configure (matplotlib's font list, the
+# browser's settings) goes there too, not into the home folder.
+for _var in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "MPLCONFIGDIR"):
+    os.environ[_var] = os.path.join(_CACHE.name, _var.lower())
 
 
 # A developer's RAG_LLM_* must not turn the extractive tests into LLM ones:
