@@ -36,6 +36,8 @@ import numpy as np
 from rag.config import REPO, Settings
 from rag.decision import MODEL, DecisionModel, Features, detect_lang, features, save_model
 
+from .metrics import auroc
+
 # Training documents: the letter's dev set and four of the eight corpora, two
 # per language and kind; the other four (and the letter's held-out sets) test.
 TRAIN = (
@@ -102,15 +104,6 @@ def choose_threshold(p: np.ndarray, y: np.ndarray, doc: np.ndarray, max_false: f
     return best_t
 
 
-def auroc(score: np.ndarray, positive: np.ndarray) -> float:
-    """Probability that a random positive scores above a random negative (ties half)."""
-    pos, neg = score[positive], score[~positive]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
-
-
 def collect(settings: Settings, corpora: list[Path]) -> dict[str, list[tuple[Features, bool]]]:
     from .__main__ import corpus_settings
 
@@ -150,7 +143,7 @@ def held_out_auroc(data: dict, names: list[str], l2: float) -> float:
     out = []
     for test in data:
         *_, prob = _fit(X[doc != test], y[doc != test], doc[doc != test], l2)
-        out.append(auroc(prob(X[doc == test]), y[doc == test]))
+        out.append(auroc(prob(X[doc == test]).tolist(), y[doc == test].tolist()))
     return float(np.mean(out))
 
 
@@ -182,7 +175,7 @@ def fit(data: dict[str, list[tuple[Features, bool]]], l2: float, max_false: floa
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "trained_on": {d: {"questions": len(r), "answerable": sum(lab for _, lab in r)} for d, r in data.items()},
         "settings": {"l2": l2, "max_false": max_false, "document_weighting": "equal", "seed": None},
-        "training_auroc": {d: round(auroc(p[doc == d], y[doc == d]), 4) for d in data},
+        "training_auroc": {d: auroc(p[doc == d].tolist(), y[doc == d].tolist()) for d in data},
         "feature_selection": {"by": "leave-one-document-out AUROC, forward", "steps": trace},
     }
     return DecisionModel(

@@ -83,6 +83,8 @@ def score(gold: dict, result: dict) -> dict:
         "abstained": abstained,
         "cite_lengths": [len(t) for t in cites],
         "latency_ms": result.get("latency_ms", result.get("timings_ms", {}).get("total")),
+        # what the decision rested on (rag.decision); None for a pipeline that does not say
+        "decision_score": (result.get("decision") or {}).get("score"),
     }
     if not out["scored"]:
         return out
@@ -162,9 +164,32 @@ def summarise(scores: list[dict]) -> dict:
         "cite_median_chars": statistics.median(lengths) if lengths else None,
         "abstain_recall": _mean(s["abstained"] for s in unans),
         "false_abstain": _mean(s["abstained"] for s in ans),
+        "decision_auroc": decision_auroc(ans, unans),
         "latency_p50_ms": percentile(latencies, 0.5),
         "latency_p95_ms": percentile(latencies, 0.95),
     }
+
+
+def auroc(score: Sequence[float], positive: Sequence[bool]) -> float | None:
+    """Probability that a random positive scores above a random negative (ties
+    count half); None without both.
+
+    >>> auroc([0.9, 0.8, 0.3, 0.8], [True, True, False, False])
+    0.875
+    """
+    pos = [x for x, p in zip(score, positive, strict=True) if p]
+    neg = [x for x, p in zip(score, positive, strict=True) if not p]
+    if not pos or not neg:
+        return None
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    return round(wins / (len(pos) * len(neg)), 4)
+
+
+def decision_auroc(answerable: list[dict], unanswerable: list[dict]) -> float | None:
+    """How well the decision's score tells answerable questions from the rest."""
+    labelled = [(s, True) for s in answerable] + [(s, False) for s in unanswerable]
+    pairs = [(s.get("decision_score"), p) for s, p in labelled if s.get("decision_score") is not None]
+    return auroc([x for x, _ in pairs], [p for _, p in pairs]) if pairs else None
 
 
 def breakdown(golds: Sequence[dict], scores: Sequence[dict], field: str) -> dict[str, dict]:

@@ -33,6 +33,7 @@ HEADERS = {
     "cite_median_chars": "cite chars",
     "abstain_recall": "abstain rec",
     "false_abstain": "false abst",
+    "decision_auroc": "AUROC",
     "latency_p50_ms": "p50 ms",
     "latency_p95_ms": "p95 ms",
 }
