@@ -13,6 +13,9 @@ and the questions are embedded again.
 >>> save(folder, "m", {"why?": np.ones(2, dtype=np.float32)})
 >>> load(folder, "m")
 {'why?': array([1., 1.], dtype=float32)}
+>>> save(folder, "m", {"how?": np.zeros(2, dtype=np.float32)})
+>>> sorted(load(folder, "m"))
+['how?', 'why?']
 >>> load(folder, "other model")
 {}
 """
@@ -31,6 +34,7 @@ from .folders import sha256_file
 
 FORMAT = "letter-rag-question-vectors"
 VERSION = 1
+LIMIT = 20_000  # texts kept per model: 30 MB of float32 vectors at 384 dimensions
 
 
 def _paths(folder: Path, model_key: str) -> tuple[Path, Path]:
@@ -64,11 +68,15 @@ def load(folder: Path, key: str) -> dict[str, np.ndarray]:
 
 
 def save(folder: Path, key: str, vectors: dict[str, np.ndarray]) -> None:
-    """Keep `vectors` for `key`, replacing what was kept; a cache that
-    cannot be written (a read-only home) is skipped."""
+    """Add `vectors` to what is kept for `key` (the newest `LIMIT` texts): a
+    build of another folder, with other examples or none, does not make the
+    next build of this one embed its questions again. A cache that cannot be
+    written (a read-only home) is skipped."""
     if not vectors:
         return
     npy, meta = _paths(folder, key)
+    kept = {t: v for t, v in load(folder, key).items() if t not in vectors}
+    vectors = dict(list({**kept, **vectors}.items())[-LIMIT:])
     texts = list(vectors)
     stamp = f".tmp-{os.getpid()}"
     try:

@@ -102,8 +102,11 @@ def e5bin() -> E5Bin:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("models") / "multilingual-e5-small"
+def model_dir() -> Path:
+    """Where the sentence-transformers backend materialises it (the session's
+    temporary model cache, see conftest), so the conversion runs once a session;
+    tests that damage a model work on clones."""
+    target = Path(os.environ["RAG_MODEL_CACHE"]) / "multilingual-e5-small"
     assert materialise(target) == target
     return target
 
