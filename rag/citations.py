@@ -54,6 +54,7 @@ def _citation(n: int, group: list[ScoredSentence]) -> Citation:
         text=chunk.text,
         quote=quote,
         score=round(max(s.score for s in group), 4),
+        page=first.page,
     )
 
 

@@ -254,7 +254,7 @@ def render_sources(answer: Answer) -> str:
     if cites:
         lines.append(title)
     for c in cites:
-        where = f"{c.source} · {c.section or '导语 / lead'} · ¶{c.paragraph}"
+        where = f"{c.source} · {c.section or '导语 / lead'} · ¶{c.paragraph}" + (f" · p. {c.page}" if c.page else "")
         lines.append(f"  [{c.n}] {where}  (score {c.score:.3f})\n      “{' '.join(c.quote.split())}”")
     return "\n".join(lines).rstrip()
 

@@ -30,7 +30,7 @@ from .examples import Example, ExampleBank, evidence_rows, examples_sha256, load
 from .lexicon import expand
 from .offtopic import background_questions, background_sha256
 from .records import Sentence
-from .seeds import load_seeds, seed_hashes
+from .seeds import read_seeds, seed_hashes
 from .store import (
     IndexData,
     build_lock,
@@ -52,26 +52,29 @@ class BuildSummary:
     seconds: float
     examples: int = 0  # worked examples kept (rag.examples)
     reused: int = 0  # question vectors taken from the index replaced
+    skipped: tuple[str, ...] = ()  # why each seed file that could not be read was left out
 
     def line(self) -> str:
         reused = f" ({self.reused} question vectors reused)" if self.reused else ""
+        skipped = "".join(f"\n  skipped {why}" for why in self.skipped)
         return (
             f"{self.documents} documents, {self.chunks} chunks, {self.sentences} sentences, "
-            f"{self.examples} examples, model {self.model}, {self.seconds:.1f} s{reused}"
+            f"{self.examples} examples, model {self.model}, {self.seconds:.1f} s{reused}{skipped}"
         )
 
 
 def build(settings: Settings, embedder: Embedder, progress: bool = False) -> BuildSummary:
     """Rebuild the index from the seeds folder."""
     t0 = time.perf_counter()
-    docs = load_seeds(settings.seeds_dir)
+    files = seed_hashes(settings.seeds_dir)  # before reading: an edit meanwhile makes the index stale, not wrong
+    docs, skipped = read_seeds(settings.seeds_dir)
     examples = load_examples(settings.examples)  # a bad file fails before the embedding
     chunks, sentences = chunk_documents(docs, settings.chunk_size, settings.chunk_min)
     views = sentence_views(sentences)
     texts = [c.embed_text() for c in chunks] + [t for view in views for t in view]
     vecs = _embed_once(embedder, texts, progress)
     sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
-    meta = build_meta(settings, embedder, docs, int(vecs.shape[1]))
+    meta = build_meta(settings, embedder, files, int(vecs.shape[1]))
     words = chunk_words(chunks)
     key = questioncache.model_key(embedder)
     # this backend's own cached vectors win over the replaced index's, which
@@ -96,7 +99,9 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     questioncache.save(settings.model_cache, key, questions)
     reused = sum(t in known for t in questions)
     seconds = time.perf_counter() - t0
-    return BuildSummary(len(docs), len(chunks), len(sentences), embedder.family, seconds, len(bank.ids), reused)
+    return BuildSummary(
+        len(docs), len(chunks), len(sentences), embedder.family, seconds, len(bank.ids), reused, tuple(skipped)
+    )
 
 
 def _example_bank(
@@ -153,8 +158,9 @@ def _embed_once(embedder: Embedder, texts: list[str], progress: bool) -> np.ndar
     return vecs[[row[t] for t in texts]]
 
 
-def build_meta(settings: Settings, embedder: Embedder, docs: list, dim: int) -> dict:
-    """What the manifest records about the inputs of a build (rag.store.check_fresh reads it back)."""
+def build_meta(settings: Settings, embedder: Embedder, seeds: dict[str, str], dim: int) -> dict:
+    """What the manifest records about the inputs of a build (rag.store.check_fresh reads it back):
+    `seeds` is `rag.seeds.seed_hashes`, skipped files included, so fixing one makes the index stale."""
     return {
         "model": {
             "family": embedder.family,
@@ -163,7 +169,7 @@ def build_meta(settings: Settings, embedder: Embedder, docs: list, dim: int) -> 
             "backend": questioncache.model_key(embedder),
         },
         "chunker": chunker_settings(settings),
-        "seeds": {d.source: d.sha256 for d in docs},
+        "seeds": seeds,
         "background": background_sha256(),
         "examples": examples_sha256(settings.examples),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),

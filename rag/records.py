@@ -24,14 +24,16 @@ class Paragraph:
     start: int
     end: int
     text: str
+    page: int | None = None  # 1-based, for a PDF
 
 
 @dataclass(frozen=True)
 class Document:
     source: str  # file name relative to the seeds folder
-    text: str
+    text: str  # what the file was reduced to (rag.formats); offsets point into it
     sha256: str
     paragraphs: tuple[Paragraph, ...]
+    title: str = ""  # the document's own title, where its format has one
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Sentence:
     start: int
     end: int
     text: str
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Chunk:
     start: int
     end: int
     text: str
+    page: int | None = None  # of the chunk's first sentence (PDF)
 
     def embed_text(self) -> str:
         """The text that is embedded: the heading gives short chunks context."""
@@ -87,6 +91,7 @@ class Citation:
     text: str  # the whole chunk
     quote: str  # the supporting sentence
     score: float
+    page: int | None = None  # 1-based page of the quote, for a PDF
 
     def to_dict(self) -> dict:
         return asdict(self)

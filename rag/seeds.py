@@ -1,9 +1,11 @@
 """Seeds loading: read the documents in `seeds/` into paragraphs with offsets.
 
-A document is a UTF-8 `.txt` or `.md` file. Each non-blank line is a
-paragraph, except section headings: Markdown `#` lines, or short lines that do
-not end in sentence punctuation (the letter's four headings look like
-`“多重危机”之下的冲突`). Paragraphs are numbered from 1 within their section and
+A document is a `.txt`/`.md`, `.pdf`, `.docx` or `.html` file, reduced to
+text by `rag.formats`. Each non-blank line of that text is a paragraph,
+except section headings: Markdown `#` lines, or short lines that do not end
+in sentence punctuation (the letter's four headings look like
+`“多重危机”之下的冲突`). One file that cannot be read is reported by name and
+left out; the others are still read (`read_seeds`). Paragraphs are numbered from 1 within their section and
 keep their character offsets, so ``doc.text[p.start:p.end] == p.text``.
 
 >>> doc = parse_document("a.txt", "导语。\\n小标题\\n正文一。\\n正文二。\\n")
@@ -13,14 +15,16 @@ keep their character offsets, so ``doc.text[p.start:p.end] == p.text``.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from .errors import SeedsError
+from .formats import SUFFIXES, Reduced, reduce
 from .records import Document, Paragraph
 
-SUFFIXES = (".txt", ".md")
 HEADING_MAX_CHARS = 40
 # A line ending in one of these (after closing quotes) is prose, not a heading.
 _PROSE_END = set("。！？；：，、…!?;:,.)）")
@@ -37,9 +41,16 @@ def is_heading(line: str) -> bool:
     return bool(core) and len(s) <= HEADING_MAX_CHARS and core[-1] not in _PROSE_END and s == core
 
 
-def parse_document(source: str, text: str) -> Document:
-    """Split decoded text into paragraphs, tracking sections and offsets."""
-    section, number, paragraphs = "", 0, []
+def parse_document(source: str, text: str, reduced: Reduced | None = None) -> Document:
+    """Split decoded text into paragraphs, tracking sections and offsets.
+
+    A section is the path of Markdown headings above the paragraph ("Guide ›
+    Setup"); a heading without `#` starts a section of its own. With a PDF's
+    page starts (`reduced`), each paragraph knows its 1-based page.
+    """
+    path: list[tuple[int, str]] = []
+    number, paragraphs = 0, []
+    starts = reduced.page_starts if reduced else ()
     for m in _LINE.finditer(text):
         raw = m.group()
         stripped = raw.strip()
@@ -48,27 +59,26 @@ def parse_document(source: str, text: str) -> Document:
         start = m.start() + (len(raw) - len(raw.lstrip()))
         end = start + len(stripped)
         if is_heading(stripped):
-            section, number = stripped.lstrip("#").strip(), 0
+            level = len(stripped) - len(stripped.lstrip("#")) or 1
+            path = [*(h for h in path if h[0] < level), (level, stripped.lstrip("#").strip())]
+            number = 0
             continue
         number += 1
-        paragraphs.append(Paragraph(source, section, number, start, end, stripped))
+        section = " › ".join(h for _, h in path)
+        page = bisect.bisect_right(starts, start) if starts else None
+        paragraphs.append(Paragraph(source, section, number, start, end, stripped, page))
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Document(source=source, text=text, sha256=sha, paragraphs=tuple(paragraphs))
+    title = reduced.title if reduced else ""
+    return Document(source=source, text=text, sha256=sha, paragraphs=tuple(paragraphs), title=title)
 
 
 def seed_files(seeds_dir: Path) -> list[Path]:
-    """The readable seed files, sorted; raise SeedsError when there are none."""
+    """The files of the seeds folder (hidden ones aside), sorted; SeedsError when there are none."""
     if not seeds_dir.is_dir():
         raise SeedsError(f"Seeds folder {seeds_dir} does not exist.")
     files = sorted(p for p in seeds_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
-    unknown = [p for p in files if p.suffix.lower() not in SUFFIXES]
-    if unknown:
-        raise SeedsError(
-            f"{unknown[0]}: cannot read this file type (only {', '.join(SUFFIXES)}).",
-            hint="Convert it to UTF-8 text or move it out of the seeds folder.",
-        )
     if not files:
-        raise SeedsError(f"Seeds folder {seeds_dir} holds no .txt or .md files.")
+        raise SeedsError(f"Seeds folder {seeds_dir} holds no documents ({', '.join(SUFFIXES)}).")
     return files
 
 
@@ -77,20 +87,32 @@ def read_seed(path: Path, seeds_dir: Path) -> Document:
         data = path.read_bytes()
     except OSError as e:
         raise SeedsError(f"{path}: cannot read ({e.strerror}).") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SeedsError(f"{path}: not UTF-8 text (bad byte at offset {e.start}).") from None
-    text = text.removeprefix("\ufeff")
-    doc = parse_document(path.relative_to(seeds_dir).as_posix(), text)
+    reduced = reduce(path, data)
+    doc = parse_document(path.relative_to(seeds_dir).as_posix(), reduced.text, reduced)
+    doc = replace(doc, sha256=hashlib.sha256(data).hexdigest())  # of the file, as seed_hashes has it
     if not doc.paragraphs:
         raise SeedsError(f"{path}: holds no paragraphs of text.")
     return doc
 
 
+def read_seeds(seeds_dir: Path) -> tuple[list[Document], list[str]]:
+    """The documents that could be read, and why each other file could not:
+    one bad file never keeps the others out. SeedsError when none could be read."""
+    docs, problems = [], []
+    for path in seed_files(seeds_dir):
+        try:
+            docs.append(read_seed(path, seeds_dir))
+        except SeedsError as e:
+            problems.append(str(e))
+    if not docs:
+        hint = "Convert the files to text, PDF, Word or HTML, or move them out of the seeds folder."
+        raise SeedsError("; ".join(problems) if problems else f"No documents in {seeds_dir}.", hint=hint)
+    return docs, problems
+
+
 def load_seeds(seeds_dir: Path) -> list[Document]:
-    """Every document in the seeds folder, in a stable order."""
-    return [read_seed(p, seeds_dir) for p in seed_files(seeds_dir)]
+    """Every readable document in the seeds folder, in a stable order."""
+    return read_seeds(seeds_dir)[0]
 
 
 def seed_hashes(seeds_dir: Path) -> dict[str, str]:

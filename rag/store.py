@@ -41,7 +41,7 @@ from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 6  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary; 6: float16
+VERSION = 7  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary; 6: float16; 7: pages
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip

@@ -117,7 +117,8 @@ def status_html(info: dict) -> str:
 
 def _citation_html(c: Citation, closest: bool) -> str:
     section = html.escape(c.section or "导语 / lead")
-    head = f"<b>[{c.n}]</b> {section} · ¶{c.paragraph} · {html.escape(c.source)} · score 相似度 {c.score:.3f}"
+    page = f" · p. {c.page}" if c.page else ""
+    head = f"<b>[{c.n}]</b> {section} · ¶{c.paragraph}{page} · {html.escape(c.source)} · score 相似度 {c.score:.3f}"
     kind = "rag-cite rag-closest" if closest else "rag-cite"
     return f'<div class="{kind}" data-n="{c.n}"><div class="rag-cite-head">{head}</div>{highlight_html(c)}</div>'
 

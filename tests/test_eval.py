@@ -241,4 +241,4 @@ def test_corpus_without_documents_is_a_clear_error(env, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "questions.jsonl").write_text('{"id": "a", "question": "why?"}\n', encoding="utf-8")
     assert main(["--corpus", str(tmp_path / "empty"), "--no-report", "--no-progress"]) == 2
-    assert "holds no .txt or .md documents" in capsys.readouterr().err
+    assert "holds no documents (.txt, .md, .pdf" in capsys.readouterr().err

@@ -67,7 +67,7 @@ def test_closing_quotes_stay_with_their_sentence() -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("bad.txt", "正文。".encode("gbk"), "not UTF-8"),
+        ("bad.txt", b"\xff\xfe\xff\xfa text", "neither UTF-8 nor GBK"),
         ("image.png", b"\x89PNG", "cannot read this file type"),
         ("blank.md", b"\n\n   \n", "holds no paragraphs"),
     ],
@@ -96,7 +96,7 @@ def test_unreadable_seed_file_names_the_file(tmp_path: Path, monkeypatch) -> Non
 
 
 def test_empty_or_missing_seeds_folder(tmp_path: Path) -> None:
-    with pytest.raises(SeedsError, match=r"holds no \.txt or \.md"):
+    with pytest.raises(SeedsError, match=r"holds no documents \(\.txt, \.md, \.pdf"):
         load_seeds(tmp_path)
     with pytest.raises(SeedsError, match="does not exist"):
         load_seeds(tmp_path / "nope")
@@ -107,7 +107,7 @@ def test_markdown_headings(tmp_path: Path) -> None:
     (doc,) = load_seeds(tmp_path)
     assert [(p.section, p.paragraph, p.text) for p in doc.paragraphs] == [
         ("Title", 1, "First line."),
-        ("Part two", 1, "Second line."),
+        ("Title › Part two", 1, "Second line."),  # the heading path
     ]
 
 
