@@ -111,6 +111,9 @@ def score(gold: dict, result: dict) -> dict:
             "verdict": _verdict(result, abstained, correct),
         }
     )
+    if gold.get("source"):  # the document the answer lies in: citations from any other are cross-talk
+        sources = [c.get("source") for c in result.get("citations", [])]
+        out["cites_elsewhere"] = sum(src != gold["source"] for src in sources)
     return out
 
 
@@ -165,9 +168,17 @@ def summarise(scores: list[dict]) -> dict:
         "abstain_recall": _mean(s["abstained"] for s in unans),
         "false_abstain": _mean(s["abstained"] for s in ans),
         "decision_auroc": decision_auroc(ans, unans),
+        "cross_document": _cross_document(ans),
         "latency_p50_ms": percentile(latencies, 0.5),
         "latency_p95_ms": percentile(latencies, 0.95),
     }
+
+
+def _cross_document(answerable: list[dict]) -> float | None:
+    """Share of the citations of questions with a `source` that cite another document."""
+    named = [s for s in answerable if "cites_elsewhere" in s]
+    cites = sum(s["cites"] for s in named)
+    return round(sum(s["cites_elsewhere"] for s in named) / cites, 4) if cites else None
 
 
 def auroc(score: Sequence[float], positive: Sequence[bool]) -> float | None:

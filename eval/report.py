@@ -34,6 +34,7 @@ HEADERS = {
     "abstain_recall": "abstain rec",
     "false_abstain": "false abst",
     "decision_auroc": "AUROC",
+    "cross_document": "cross-doc",
     "latency_p50_ms": "p50 ms",
     "latency_p95_ms": "p95 ms",
 }

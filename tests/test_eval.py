@@ -242,3 +242,12 @@ def test_corpus_without_documents_is_a_clear_error(env, tmp_path, capsys):
     (tmp_path / "empty" / "questions.jsonl").write_text('{"id": "a", "question": "why?"}\n', encoding="utf-8")
     assert main(["--corpus", str(tmp_path / "empty"), "--no-report", "--no-progress"]) == 2
     assert "holds no documents (.txt, .md, .pdf" in capsys.readouterr().err
+
+
+def test_citations_from_another_document_are_counted():
+    gold = {**GOLD, "source": "a.txt"}
+    cite = {"text": "已于 2 月 9 日正式离职", "source": "a.txt"}
+    result = {"answer": "已于 2 月 9 日正式离职", "abstained": False, "citations": [cite, {**cite, "source": "b.pdf"}]}
+    s = score(gold, result)
+    assert s["cites_elsewhere"] == 1 and summarise([s])["cross_document"] == 0.5
+    assert summarise([score(GOLD, result)])["cross_document"] is None  # a question that names no document
