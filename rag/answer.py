@@ -101,9 +101,11 @@ def _rule_fired(lang: str, found: Retrieval, policy: Policy) -> str:
 
 
 def select(found: Retrieval, vectors: np.ndarray, policy: Policy) -> list[ScoredSentence]:
-    """The best sentence, plus close runners-up that add something new, each
-    with the sentence that carries it on (see `continues`)."""
-    ranked = found.sentences
+    """The best sentence, plus close runners-up from the same document that
+    add something new, each with the sentence that carries it on (see
+    `continues`). One answer quotes one document: a runner-up from another
+    one is a near miss about something else, not a second source."""
+    ranked = [s for s in found.sentences if s.sentence.source == found.sentences[0].sentence.source]
     best = ranked[0].score
     chosen: list[ScoredSentence] = []
     for cand in ranked:

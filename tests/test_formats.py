@@ -98,8 +98,9 @@ def test_one_bad_file_is_reported_and_the_rest_are_indexed(tmp_path: Path) -> No
     # The decision for documents of one's own (the letter's rules read "how long" as asking for a duration).
     learned = {"RAG_EXAMPLES": "none", "RAG_DECISION": "learned"}
     asked = rag("ask", "--json", "How long is the north pier?", index=index, seeds=seeds, **learned)
-    (top, *_) = json.loads(asked.stdout)["citations"]
+    (top, *rest) = json.loads(asked.stdout)["citations"]
     assert top["source"] == "report.pdf" and top["page"] == 3 and "340 metres" in top["quote"]
+    assert all(c["source"] == "report.pdf" for c in rest)  # one answer quotes one document
 
 
 def test_nothing_readable_is_an_error_naming_every_file(tmp_path: Path) -> None:
