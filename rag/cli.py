@@ -43,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--questions", type=Path, help="JSONL file: one {id, question[, history]} per line")
     ask.add_argument("--history", type=Path, help='JSON file: earlier turns [{"role": "user", "content": ...}]')
     ask.add_argument("--top-k", type=int, help="most citations per answer (RAG_TOP_K)")
+    ask.add_argument("--source", help="answer only from this document (its path under the seeds folder; RAG_SOURCE)")
     return ap
 
 
@@ -51,6 +52,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     model = "" if args.llm_base_url == "" else args.llm_model
     return Settings.from_env(
         embedder=args.embedder, index_dir=args.index, seeds_dir=args.seeds, top_k=getattr(args, "top_k", None),
+        source=getattr(args, "source", None),
         llm_base_url=args.llm_base_url, llm_model=model, llm_timeout_s=args.llm_timeout,
     )  # fmt: skip
 

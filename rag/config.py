@@ -56,6 +56,7 @@ class Settings:
     # (rag.answer), or "learned": the model fitted on several documents
     # (rag/decision.json; better on documents other than the letter, see README).
     decision: str = "rules"
+    source: str = ""  # answer only from this document (its path under the seeds folder); "": all of them
     hnsw_above: int = 50_000  # chunks; above this the dense index is HNSW
     host: str = "127.0.0.1"
     port: int = 7860

@@ -109,19 +109,23 @@ class Pipeline:
                 return False  # mid-swap or broken: answer from the index we have
         return True
 
-    def ask(self, question: object, history: Sequence[Turn] = ()) -> Answer:
-        """The finished answer; a configured model is asked for one complete reply."""
-        *_, answer = self.ask_stream(question, history, stream=False)
+    def ask(self, question: object, history: Sequence[Turn] = (), source: str | None = None) -> Answer:
+        """The finished answer; a configured model is asked for one complete reply.
+        `source` restricts it to one document (default: `Settings.source`)."""
+        *_, answer = self.ask_stream(question, history, stream=False, source=source)
         return answer
 
-    def ask_stream(self, question: object, history: Sequence[Turn] = (), stream: bool = True) -> Iterator[str | Answer]:
+    def ask_stream(
+        self, question: object, history: Sequence[Turn] = (), stream: bool = True, source: str | None = None
+    ) -> Iterator[str | Answer]:
         """Pieces of the model's reply as they arrive (none for an extractive
         answer, or when not `stream`), then the final `Answer`."""
         t0 = time.perf_counter()
         text = clean_question(question, self.settings.max_question_chars)
         self.refresh()
         retriever = self.retriever  # one index for the whole answer, even if a rebuild lands meanwhile
-        found, answer, compose_ms = self._extractive(retriever, text, history)
+        source = self.settings.source if source is None else source
+        found, answer, compose_ms = self._extractive(retriever, text, history, source)
         # An abstention is final: the model is not asked to answer what the text does not say.
         if self.llm is not None and not answer.abstained:  # the extractive answer is its fallback
             answer = yield from self.llm.answer(found, answer, history, retriever.index.sentence_views[0], stream)
@@ -129,10 +133,12 @@ class Pipeline:
         timings["total"] = round((time.perf_counter() - t0) * 1000, 3)
         yield Answer(**{**answer.__dict__, "timings_ms": timings})
 
-    def _extractive(self, retriever: Retriever, text: str, history: Sequence[Turn]) -> tuple[Retrieval, Answer, float]:
+    def _extractive(
+        self, retriever: Retriever, text: str, history: Sequence[Turn], source: str = ""
+    ) -> tuple[Retrieval, Answer, float]:
         """Retrieval for the question in its conversation, the extractive answer,
         and the milliseconds composing it took."""
-        found = retriever.search(contextual_query(text, history), text)
+        found = retriever.search(contextual_query(text, history), text, source)
         t0 = time.perf_counter()
         answer = compose(text, found, retriever.index.sentence_views[0], self.policy)
         return found, answer, round((time.perf_counter() - t0) * 1000, 3)

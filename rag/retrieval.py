@@ -21,6 +21,7 @@ import numpy as np
 from .answertype import expected_type, has_type
 from .chunking import IN_CONTEXT_VIEW
 from .embedding import Embedder
+from .errors import InputError
 from .lexical import is_latin, tokenize
 from .lexicon import expand, translations
 from .offtopic import background_questions, closest_background
@@ -133,18 +134,20 @@ class Retriever:
             dtype=bool,
         )
 
-    def search(self, query: str, question: str | None = None) -> Retrieval:
+    def search(self, query: str, question: str | None = None, source: str = "") -> Retrieval:
         """Retrieve for `query` (the question, with the earlier turn it refers to);
-        `question` alone decides which kind of fact is sought."""
+        `question` alone decides which kind of fact is sought; `source`, when
+        given, is the one document to search (InputError if the index lacks it)."""
+        allowed = self._chunks_of(source) if source else None
         t: dict[str, float] = {}
         clock = time.perf_counter()
         tokens, translated, text = expand(query, self.index.lexicon, self.index.cutter)
         qvec = self.embedder.embed_queries([text])[0]
         clock = _lap(t, "embed", clock)
-        dense_ids, dense_scores = self._dense(qvec)
+        dense_ids, dense_scores = self._dense(qvec, allowed)
         clock = _lap(t, "dense", clock)
         expanded = [w for w in tokens + translated if w in self.index.vocabulary]
-        bm25_ids = self._bm25(expanded)
+        bm25_ids = self._bm25(expanded, allowed)
         clock = _lap(t, "bm25", clock)
         rankings = {"hybrid": [dense_ids, bm25_ids], "dense": [dense_ids], "bm25": [bm25_ids]}[self.mode]
         fused = rrf(rankings)[: self.retrieve_k]
@@ -187,16 +190,31 @@ class Retriever:
         near = float((self.index.sentence_views[:, rows] @ vec).max()) if rows else -1.0
         return closest_background(self.index.background, vec) - near
 
-    def _dense(self, qvec: np.ndarray) -> tuple[list[int], list[float]]:
+    def _chunks_of(self, source: str) -> np.ndarray:
+        ids = np.array([i for i, c in enumerate(self.index.chunks) if c.source == source], dtype=np.int64)
+        if ids.size == 0:
+            names = sorted({c.source for c in self.index.chunks})
+            raise InputError(f"No document {source!r} in the index; it holds: {', '.join(names)}.")
+        return ids
+
+    def _dense(self, qvec: np.ndarray, allowed: np.ndarray | None = None) -> tuple[list[int], list[float]]:
+        import faiss
+
         n = min(self.index.dense.ntotal, pool_size(self.retrieve_k))
-        scores, ids = self.index.dense.search(qvec.reshape(1, -1).astype(np.float32), n)
+        # FAISS skips the other documents' chunks inside the search (flat or HNSW alike).
+        params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        scores, ids = self.index.dense.search(qvec.reshape(1, -1).astype(np.float32), n, params=params)
         keep = ids[0] >= 0
         return ids[0][keep].tolist(), scores[0][keep].tolist()
 
-    def _bm25(self, tokens: list[str]) -> list[int]:
+    def _bm25(self, tokens: list[str], allowed: np.ndarray | None = None) -> list[int]:
         if not tokens:
             return []
         scores = self.index.bm25.get_scores(tokens)
+        if allowed is not None:
+            kept = np.zeros_like(scores)
+            kept[allowed] = scores[allowed]
+            scores = kept
         n = min(len(scores), pool_size(self.retrieve_k))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]

@@ -101,6 +101,13 @@ def test_one_bad_file_is_reported_and_the_rest_are_indexed(tmp_path: Path) -> No
     (top, *rest) = json.loads(asked.stdout)["citations"]
     assert top["source"] == "report.pdf" and top["page"] == 3 and "340 metres" in top["quote"]
     assert all(c["source"] == "report.pdf" for c in rest)  # one answer quotes one document
+    # Restricted to the other document, the same question can only draw on it.
+    pier = "How long is the north pier?"
+    other = rag("ask", "--json", "--source", "notes.docx", pier, index=index, seeds=seeds, **learned)
+    reply = json.loads(other.stdout)
+    assert {c["source"] for c in reply["citations"] or reply["closest"]} == {"notes.docx"}
+    unknown = rag("ask", "--source", "nope.pdf", pier, index=index, seeds=seeds, **learned)
+    assert unknown.returncode == 2 and "No document 'nope.pdf'" in unknown.stderr and "notes.docx" in unknown.stderr
 
 
 def test_nothing_readable_is_an_error_naming_every_file(tmp_path: Path) -> None:
