@@ -202,11 +202,12 @@ def build_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
         line = status_html(pipeline.describe())  # ask_stream has just refreshed the index
         yield gr.skip(), gr.skip(), sources_html(answer), [*turns, *said][-KEPT_TURNS:], line
 
-    def chat(question: str, history: list[dict] | None = None) -> dict:
-        """Answer a question about the letter (Chinese or English). `history`: earlier turns,
-        [{"role": "user" | "assistant", "content": "..."}]. Returns the answer and its citations."""
+    def chat(question: str, history: list[dict] | None = None, source: str = "") -> dict:
+        """Answer a question about the documents (Chinese or English). `history`: earlier turns,
+        [{"role": "user" | "assistant", "content": "..."}]; `source`: one document's name to
+        answer from ("": all). Returns the answer, its citations and how it was decided."""
         try:
-            return pipeline.ask(question, _history(history)).to_dict()
+            return pipeline.ask(question, _history(history), source or None).to_dict()
         except RagError as e:  # bad input: no traceback in the log; the hint as in the chat
             raise gr.Error(str(e) + (f" {e.hint}" if e.hint else ""), print_exception=False) from None
         except Exception as e:

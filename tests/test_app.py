@@ -207,6 +207,15 @@ def test_english_question_through_the_api(client):
 
 
 @pytest.mark.slow
+def test_the_api_answers_from_one_named_document(client):
+    reply = client.predict("why did he leave?", [], "mrinank-sharma-letter.zh.txt", api_name="/chat")
+    check_answer(reply)
+    assert {c["source"] for c in reply["citations"]} == {"mrinank-sharma-letter.zh.txt"}
+    with pytest.raises(Exception, match=r"No document 'nope\.pdf'"):
+        client.predict("why did he leave?", [], "nope.pdf", api_name="/chat")
+
+
+@pytest.mark.slow
 def test_chinese_question_through_the_api(client):
     reply = client.predict("Mrinank Sharma 是哪一天从 Anthropic 离职的？", api_name="/chat")
     check_answer(reply)
@@ -265,13 +274,13 @@ class SlowPipeline:
         self.real, self.now, self.most = real, 0, 0
         self.lock = threading.Lock()
 
-    def ask(self, question, history=()):
+    def ask(self, question, history=(), source=None):
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
         try:
             time.sleep(0.3)
-            return self.real.ask(question, history)
+            return self.real.ask(question, history, source)
         finally:
             with self.lock:
                 self.now -= 1
