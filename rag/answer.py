@@ -67,7 +67,6 @@ class Policy:
     followup_offtopic_zh: float = FOLLOWUP_OFFTOPIC_ZH
     # RAG_DECISION=learned: the fitted model (rag.decision) decides instead of the rules below.
     model: DecisionModel | None = None
-    threshold: float | None = None  # the model's probability threshold; None: its own
 
 
 def decide(lang: str, found: Retrieval, policy: Policy) -> Decision:
@@ -75,7 +74,7 @@ def decide(lang: str, found: Retrieval, policy: Policy) -> Decision:
     if not found.sentences:
         return Decision(True, "nothing was retrieved", 0.0)
     if policy.model is not None:
-        return policy.model.decide(features(found, lang, policy.top_k), policy.threshold)
+        return policy.model.decide(features(found, lang, policy.top_k))
     return Decision(bool(why := _rule_fired(lang, found, policy)), why, found.best_sentence)
 
 

@@ -125,9 +125,7 @@ class DecisionModel:
         vectors = [tuple(float(x) for x in data[k]) for k in ("mean", "scale", "coef")]
         if any(len(v) != n for v in vectors):
             raise ValueError("features, mean, scale and coef differ in length")
-        header = {
-            k: v for k, v in data.items() if k not in ("features", "mean", "scale", "coef", "intercept", "threshold")
-        }
+        header = {k: v for k, v in data.items() if k not in PARAMETERS}
         return cls(names, *vectors, float(data["intercept"]), float(data["threshold"]), header)
 
     def parameters(self) -> dict:
@@ -145,9 +143,9 @@ class DecisionModel:
         z = self.intercept + sum(self.contributions(f).values())
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
-    def decide(self, f: Features, threshold: float | None = None) -> Decision:
+    def decide(self, f: Features) -> Decision:
         p = self.score(f)
-        if p >= (self.threshold if threshold is None else threshold):
+        if p >= self.threshold:
             return Decision(False, "", p)
         worst = min(self.contributions(f).items(), key=lambda kv: kv[1])[0]
         return Decision(True, REASONS[worst], p)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -161,8 +162,7 @@ class Retriever:
         gains = {}
         if self.mode == "hybrid":  # the dense and BM25 baselines stay pure
             gains = self.index.examples.bonus(qvec, kind, text if self.leave_out_asked else None)
-        weights = self._weights(expanded)
-        sentences, best = self._sentences(qvec, hits, weights, kind, gains)
+        sentences, best = self._sentences(qvec, hits, self._weights(expanded), kind, gains)
         clock = _lap(t, "sentences", clock)
         own_tokens = tokens if question in (None, query) else tokenize(question, self.index.cutter)
         own = None
@@ -190,11 +190,18 @@ class Retriever:
         near = float((self.index.sentence_views[:, rows] @ vec).max()) if rows else -1.0
         return closest_background(self.index.background, vec) - near
 
+    @cached_property
+    def _by_source(self) -> dict[str, np.ndarray]:
+        """Each document's chunk positions, made on the first restricted question."""
+        groups: dict[str, list[int]] = {}
+        for i, c in enumerate(self.index.chunks):
+            groups.setdefault(c.source, []).append(i)
+        return {source: np.array(ids, dtype=np.int64) for source, ids in groups.items()}
+
     def _chunks_of(self, source: str) -> np.ndarray:
-        ids = np.array([i for i, c in enumerate(self.index.chunks) if c.source == source], dtype=np.int64)
-        if ids.size == 0:
-            names = sorted({c.source for c in self.index.chunks})
-            raise InputError(f"No document {source!r} in the index; it holds: {', '.join(names)}.")
+        ids = self._by_source.get(source)
+        if ids is None:
+            raise InputError(f"No document {source!r} in the index; it holds: {', '.join(sorted(self._by_source))}.")
         return ids
 
     def _dense(self, qvec: np.ndarray, allowed: np.ndarray | None = None) -> tuple[list[int], list[float]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from dataclasses import replace
 from pathlib import Path
 
 from .errors import SeedsError
@@ -41,12 +40,13 @@ def is_heading(line: str) -> bool:
     return bool(core) and len(s) <= HEADING_MAX_CHARS and core[-1] not in _PROSE_END and s == core
 
 
-def parse_document(source: str, text: str, reduced: Reduced | None = None) -> Document:
+def parse_document(source: str, text: str, reduced: Reduced | None = None, sha256: str = "") -> Document:
     """Split decoded text into paragraphs, tracking sections and offsets.
 
     A section is the path of Markdown headings above the paragraph ("Guide ›
     Setup"); a heading without `#` starts a section of its own. With a PDF's
-    page starts (`reduced`), each paragraph knows its 1-based page.
+    page starts (`reduced`), each paragraph knows its 1-based page. `sha256`:
+    of the file the text came from (default: of the text).
     """
     path: list[tuple[int, str]] = []
     number, paragraphs = 0, []
@@ -67,7 +67,7 @@ def parse_document(source: str, text: str, reduced: Reduced | None = None) -> Do
         section = " › ".join(h for _, h in path)
         page = bisect.bisect_right(starts, start) if starts else None
         paragraphs.append(Paragraph(source, section, number, start, end, stripped, page))
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    sha = sha256 or hashlib.sha256(text.encode("utf-8")).hexdigest()
     title = reduced.title if reduced else ""
     return Document(source=source, text=text, sha256=sha, paragraphs=tuple(paragraphs), title=title)
 
@@ -88,8 +88,8 @@ def read_seed(path: Path, seeds_dir: Path) -> Document:
     except OSError as e:
         raise SeedsError(f"{path}: cannot read ({e.strerror}).") from None
     reduced = reduce(path, data)
-    doc = parse_document(path.relative_to(seeds_dir).as_posix(), reduced.text, reduced)
-    doc = replace(doc, sha256=hashlib.sha256(data).hexdigest())  # of the file, as seed_hashes has it
+    sha = hashlib.sha256(data).hexdigest()  # of the file, as seed_hashes has it
+    doc = parse_document(path.relative_to(seeds_dir).as_posix(), reduced.text, reduced, sha)
     if not doc.paragraphs:
         raise SeedsError(f"{path}: holds no paragraphs of text.")
     return doc
