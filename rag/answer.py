@@ -13,14 +13,14 @@ go to `closest` instead of `citations`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .answertype import SOFT_TYPES, has_type
 from .citations import make_citations
 from .decision import REASONS, Decision, DecisionModel, detect_lang, features
-from .records import Answer, ScoredSentence
+from .records import Answer, Citation, ScoredSentence
 from .retrieval import Retrieval
 
 # Calibrated on eval/questions.jsonl with `python -m eval.calibrate`: the best
@@ -55,6 +55,13 @@ NOT_SAID = {
     "en": "The article does not say.",
 }
 LEAD = {"zh": "", "en": "The article says: "}
+# An answer quoting a document in another language, when the document has no
+# renderings into the asker's (rag.renderings).
+NO_RENDERINGS = {
+    "en": "Quoted in the document's own language: these sentences have no English rendering yet "
+    "(add them with `python -m rag translate`).",
+    "zh": "引文保留原文语言：这些句子还没有中文译文(可用 `python -m rag translate` 添加)。",
+}
 
 
 @dataclass(frozen=True)
@@ -150,22 +157,57 @@ def _same(a: ScoredSentence, b: ScoredSentence, vectors: np.ndarray) -> bool:
 
 
 def compose(question: str, found: Retrieval, vectors: np.ndarray, policy: Policy) -> Answer:
-    """The extractive answer (or the abstention) for one retrieval."""
+    """The extractive answer (or the abstention) for one retrieval: in the
+    asker's language when the quoted document has renderings into it
+    (rag.renderings), else in the document's own, with a notice saying so."""
     lang = detect_lang(question)
     decision = decide(lang, found, policy)
     if decision.abstained:
         return abstention(question, lang, found, decision)
     chosen = select(found, vectors, policy)
     citations = make_citations(chosen)  # numbered by relevance: [1] is the strongest
+    doc_lang = chosen[0].sentence.lang or lang
+    rendered = doc_lang != lang and all(s.sentence.rendering for s in chosen)
+    if rendered:
+        citations = [replace(c, quote_translation=translate_quote(c, chosen)) for c in citations]
     in_order = sorted(citations, key=lambda c: (c.source, c.start + c.text.find(c.quote)))
-    body = "".join(f"{_flat(c.quote)}[{c.n}]" for c in in_order)
-    return Answer(question, LEAD[lang] + body, False, tuple(citations), (), lang=lang, decision=decision)
+    sep = " " if rendered and lang == "en" else ""
+    body = sep.join(f"{_flat(c.quote_translation if rendered else c.quote)}[{c.n}]" for c in in_order)
+    notice = "" if rendered or doc_lang == lang else NO_RENDERINGS[lang]
+    answer_lang = lang if rendered else doc_lang
+    return Answer(
+        question,
+        LEAD[answer_lang] + body,
+        False,
+        tuple(citations),
+        (),
+        lang=answer_lang,
+        decision=decision,
+        notice=notice,
+    )
+
+
+def translate_quote(citation: Citation, chosen: list[ScoredSentence]) -> str:
+    """The renderings of the chosen sentences a citation quotes, in document order."""
+    at = citation.start + citation.text.find(citation.quote)
+    inside = sorted(
+        (s.sentence for s in chosen if s.sentence.source == citation.source),
+        key=lambda s: s.start,
+    )
+    inside = [s for s in inside if at <= s.start and s.end <= at + len(citation.quote)]
+    sep = " " if inside and detect_lang(inside[0].rendering) == "en" else ""
+    return sep.join(dict.fromkeys(s.rendering for s in inside if s.rendering))
 
 
 def abstention(question: str, lang: str, found: Retrieval, decision: Decision) -> Answer:
     """ "The article does not say", with the best sentence of each of the three
-    nearest chunks as `closest` (never as citations)."""
-    closest = make_citations(_one_per_chunk(found.sentences)[:3])
+    nearest chunks as `closest` (never as citations), rendered in the asker's
+    language where the document has renderings."""
+    nearest = _one_per_chunk(found.sentences)[:3]
+    closest = [
+        replace(c, quote_translation=translate_quote(c, nearest)) if s.sentence.lang not in ("", lang) else c
+        for c, s in zip(make_citations(nearest), nearest, strict=True)
+    ]
     return Answer(question, NOT_SAID[lang], True, (), tuple(closest), lang=lang, decision=decision)
 
 

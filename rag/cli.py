@@ -258,6 +258,8 @@ def render_sources(answer: Answer) -> str:
     for c in cites:
         where = f"{c.source} · {c.section or '导语 / lead'} · ¶{c.paragraph}" + (f" · p. {c.page}" if c.page else "")
         lines.append(f"  [{c.n}] {where}  (score {c.score:.3f})\n      “{' '.join(c.quote.split())}”")
+        if c.quote_translation:
+            lines.append(f"      = {c.quote_translation}")
     return "\n".join(lines).rstrip()
 
 

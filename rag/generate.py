@@ -41,7 +41,7 @@ import numpy as np
 from .answer import NOT_SAID, abstention
 from .citations import markers
 from .config import Settings
-from .decision import Decision
+from .decision import Decision, detect_lang
 from .errors import LLMError
 from .records import Answer, Chunk, Citation, ScoredSentence
 from .retrieval import Retrieval
@@ -268,7 +268,7 @@ class LLMAnswerer:
         `extractive` is the fallback; `vectors` (the index's sentence vectors) pick each citation's quote."""
         t0 = time.perf_counter()
         chunks = [h.chunk for h in found.hits[:PASSAGES]]
-        inputs = prompt_inputs(extractive.question, history, chunks, extractive.lang)
+        inputs = prompt_inputs(extractive.question, history, chunks, detect_lang(extractive.question))
         rewriter, reply, timings = Rewriter(len(chunks)), [], {}
         try:  # only the model call: a bug in our own code must not pass for an unavailable model
             for piece in self._pieces(inputs, stream):
@@ -308,7 +308,10 @@ def finish(
     if not rewriter.used or cannot_answer(text):
         score = extractive.decision.score if extractive.decision is not None else 0.0
         return abstention(
-            extractive.question, extractive.lang, found, Decision(True, "the model did not answer", score)
+            extractive.question,
+            detect_lang(extractive.question),
+            found,
+            Decision(True, "the model did not answer", score),
         )
     claims = _claims(text)
     # Every claim embedded in one call, then each passage takes its own rows.
@@ -319,9 +322,8 @@ def finish(
         mine = claim_vecs[at : at + len(claims.get(n, []))]
         at += len(mine)
         citations.append(_citation(n, chunks[p - 1], _quote(chunks[p - 1], mine, found, vectors)))
-    return Answer(
-        extractive.question, text, False, tuple(citations), (), lang=extractive.lang, decision=extractive.decision
-    )
+    lang = detect_lang(extractive.question)  # the model writes in the asker's language
+    return Answer(extractive.question, text, False, tuple(citations), (), lang=lang, decision=extractive.decision)
 
 
 def _claims(text: str) -> dict[int, list[str]]:

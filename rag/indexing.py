@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import questioncache
+from . import questioncache, renderings
 from .chunking import chunk_documents, sentence_views
 from .config import Settings
 from .conversation import contextual_query
@@ -53,10 +53,12 @@ class BuildSummary:
     examples: int = 0  # worked examples kept (rag.examples)
     reused: int = 0  # question vectors taken from the index replaced
     skipped: tuple[str, ...] = ()  # why each seed file that could not be read was left out
+    notes: tuple[str, ...] = ()  # renderings files that are unreadable, incomplete or stale (rag.renderings)
 
     def line(self) -> str:
         reused = f" ({self.reused} question vectors reused)" if self.reused else ""
         skipped = "".join(f"\n  skipped {why}" for why in self.skipped)
+        skipped += "".join(f"\n  note: {note}" for note in self.notes)
         return (
             f"{self.documents} documents, {self.chunks} chunks, {self.sentences} sentences, "
             f"{self.examples} examples, model {self.model}, {self.seconds:.1f} s{reused}{skipped}"
@@ -70,6 +72,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     docs, skipped = read_seeds(settings.seeds_dir)
     examples = load_examples(settings.examples)  # a bad file fails before the embedding
     chunks, sentences = chunk_documents(docs, settings.chunk_size, settings.chunk_min)
+    sentences, notes = renderings.attach(settings.seeds_dir, docs, sentences)
     views = sentence_views(sentences)
     texts = [c.embed_text() for c in chunks] + [t for view in views for t in view]
     vecs = _embed_once(embedder, texts, progress)
@@ -100,7 +103,15 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     reused = sum(t in known for t in questions)
     seconds = time.perf_counter() - t0
     return BuildSummary(
-        len(docs), len(chunks), len(sentences), embedder.family, seconds, len(bank.ids), reused, tuple(skipped)
+        len(docs),
+        len(chunks),
+        len(sentences),
+        embedder.family,
+        seconds,
+        len(bank.ids),
+        reused,
+        tuple(skipped),
+        tuple(notes),
     )
 
 

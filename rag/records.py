@@ -46,6 +46,8 @@ class Sentence:
     end: int
     text: str
     page: int | None = None
+    lang: str = ""  # the document's language ("zh", "en")
+    rendering: str = ""  # the sentence in the other language (rag.renderings), "" without one
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Citation:
     quote: str  # the supporting sentence
     score: float
     page: int | None = None  # 1-based page of the quote, for a PDF
+    quote_translation: str = ""  # the quote's rendering in the asker's language, when the answer uses it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +122,7 @@ class Answer:
             "closest": [c.to_dict() for c in self.closest],
             "timings_ms": dict(self.timings_ms),
             "answerer": self.answerer,
+            "lang": self.lang,
             "notice": self.notice,
             "decision": self.decision.to_dict() if self.decision is not None else None,
         }

@@ -23,6 +23,7 @@ from pathlib import Path
 from .errors import SeedsError
 from .formats import SUFFIXES, Reduced, reduce
 from .records import Document, Paragraph
+from .renderings import is_renderings_file
 
 HEADING_MAX_CHARS = 40
 # A line ending in one of these (after closing quotes) is prose, not a heading.
@@ -73,13 +74,18 @@ def parse_document(source: str, text: str, reduced: Reduced | None = None, sha25
 
 
 def seed_files(seeds_dir: Path) -> list[Path]:
-    """The files of the seeds folder (hidden ones aside), sorted; SeedsError when there are none."""
-    if not seeds_dir.is_dir():
-        raise SeedsError(f"Seeds folder {seeds_dir} does not exist.")
-    files = sorted(p for p in seeds_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    """The documents of the seeds folder (hidden files and renderings aside),
+    sorted; SeedsError when there are none."""
+    files = [p for p in _files(seeds_dir) if not is_renderings_file(p)]
     if not files:
         raise SeedsError(f"Seeds folder {seeds_dir} holds no documents ({', '.join(SUFFIXES)}).")
     return files
+
+
+def _files(seeds_dir: Path) -> list[Path]:
+    if not seeds_dir.is_dir():
+        raise SeedsError(f"Seeds folder {seeds_dir} does not exist.")
+    return sorted(p for p in seeds_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 def read_seed(path: Path, seeds_dir: Path) -> Document:
@@ -116,7 +122,6 @@ def load_seeds(seeds_dir: Path) -> list[Document]:
 
 
 def seed_hashes(seeds_dir: Path) -> dict[str, str]:
-    """sha256 of each seed file's bytes, for staleness checks without parsing."""
-    return {
-        p.relative_to(seeds_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in seed_files(seeds_dir)
-    }
+    """sha256 of each file's bytes, renderings included, for staleness checks without parsing."""
+    seed_files(seeds_dir)  # the same error as a build when there is no document
+    return {p.relative_to(seeds_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in _files(seeds_dir)}

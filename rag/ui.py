@@ -37,6 +37,7 @@ import gradio as gr
 
 from .citations import highlight_html
 from .config import Settings
+from .decision import detect_lang
 from .errors import InputError, RagError
 from .pipeline import Pipeline
 from .records import Answer, Citation
@@ -69,6 +70,7 @@ CSS = """
 .rag-closest { border-style: dashed; opacity: 0.85; }
 .rag-closest mark { background: #e3e6ea; }  /* nearest, not supporting: no "yes" yellow */
 .rag-note { font-weight: 600; margin: 0.3em 0 0.6em; }
+.rag-rendering { margin-top: 0.4em; padding-left: 0.6em; border-left: 3px solid #ffe58a; font-style: italic; }
 #chat .bubble-wrap { padding-top: 2.4em; }  /* the first bubble clears the label and icons */
 """
 _MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$=:])")
@@ -120,7 +122,13 @@ def _citation_html(c: Citation, closest: bool) -> str:
     page = f" · p. {c.page}" if c.page else ""
     head = f"<b>[{c.n}]</b> {section} · ¶{c.paragraph}{page} · {html.escape(c.source)} · score 相似度 {c.score:.3f}"
     kind = "rag-cite rag-closest" if closest else "rag-cite"
-    return f'<div class="{kind}" data-n="{c.n}"><div class="rag-cite-head">{head}</div>{highlight_html(c)}</div>'
+    rendering = (
+        f'<div class="rag-rendering" lang="{detect_lang(c.quote_translation)}">{html.escape(c.quote_translation)}</div>'
+        if c.quote_translation
+        else ""
+    )
+    body = f'<div class="rag-cite-head">{head}</div><div class="rag-passage">{highlight_html(c)}</div>{rendering}'
+    return f'<div class="{kind}" data-n="{c.n}">{body}</div>'
 
 
 def sources_html(answer: Answer) -> str:
