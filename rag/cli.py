@@ -7,6 +7,7 @@ reaches the user unless `RAG_DEBUG=1`.
     python -m rag build
     python -m rag ask "why did he leave?"
     python -m rag ask --json --questions eval/questions.jsonl
+    python -m rag translate   # renderings for English answers (rag.renderings)
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("build", parents=[common], help="rebuild the index from the seeds folder")
     sub.add_parser("prepare", parents=[common], help="materialise the model and build the index if missing or stale")
     sub.add_parser("chat", parents=[common], help="ask questions one after another in the terminal")
+    sub.add_parser(
+        "translate", parents=[common], help="write the missing renderings of the seeds with the configured model"
+    )
     ask = sub.add_parser("ask", parents=[common], help="ask a question")
     ask.add_argument("question", nargs="?", help="the question (Chinese or English)")
     ask.add_argument("--json", action="store_true", help="print one JSON object (one line per question)")
@@ -73,6 +77,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return run_prepare(settings)
     if args.command == "chat":
         return run_chat(settings)
+    if args.command == "translate":
+        return run_translate(settings)
     return run_ask(settings, args)
 
 
@@ -111,6 +117,20 @@ def run_prepare(settings: Settings) -> int:
     info = pipe.describe()
     print(f"Ready: {info['documents']} documents, {info['chunks']} chunks, {info['model']}, built {info['built_at']}")
     return 0
+
+
+def run_translate(settings: Settings) -> int:
+    """Fill in the renderings files; non-zero when a sentence is still without one."""
+    from .translate import translate_seeds
+
+    outcomes = translate_seeds(settings, progress=True)
+    for o in outcomes:
+        dropped = f", {o.dropped} stale dropped" if o.dropped else ""
+        failed = f", {len(o.failed)} not translated (run again)" if o.failed else ""
+        print(f"{o.path.name}: {o.translated} added{dropped}{failed}")
+    if any(o.translated or o.dropped for o in outcomes):
+        print("Rebuild the index to use them: python -m rag build")
+    return 1 if any(o.failed for o in outcomes) else 0
 
 
 def run_chat(settings: Settings) -> int:

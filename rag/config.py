@@ -65,6 +65,7 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)  # hosted APIs; local servers need none. Never printed
     llm_timeout_s: float = 20.0  # to connect, and for each read (a plain reply must arrive whole within it)
+    translate_batch: int = 8  # sentences per request of `python -m rag translate`
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -91,7 +92,7 @@ class Settings:
             raise InputError(f"RAG_DECISION must be one of {', '.join(DECISIONS)}, not {self.decision!r}")
         if self.retrieval not in RETRIEVALS:
             raise InputError(f"RAG_RETRIEVAL must be one of {', '.join(RETRIEVALS)}, not {self.retrieval!r}")
-        for name in ("chunk_size", "chunk_min", "top_k", "retrieve_k", "max_question_chars"):
+        for name in ("chunk_size", "chunk_min", "top_k", "retrieve_k", "max_question_chars", "translate_batch"):
             if getattr(self, name) < 1:
                 raise InputError(f"RAG_{name.upper()} must be a positive number")
         if self.chunk_min > self.chunk_size:
