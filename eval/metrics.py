@@ -20,9 +20,11 @@ True
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Iterable, Sequence
 
+from rag.decision import detect_lang
 from rag.examples import shares_run  # the worked examples find their sentences the same way
 
 GOLD_FIELDS = ("evidence", "answer_keys", "answerable")
@@ -39,6 +41,18 @@ def supports(passage: str, evidence: Sequence[str]) -> bool:
 def has_keys(answer: str, answer_keys: Sequence[Sequence[str]]) -> bool:
     text = _squash(answer)
     return all(any(_squash(k) in text for k in group) for group in answer_keys)
+
+
+_MARKERS = re.compile(r"\[\d+\]")
+
+
+def answer_lang(answer: str) -> str:
+    """The language an answer is written in, its citation markers aside.
+
+    >>> answer_lang("The article says: he left on February 9.[1]"), answer_lang("他于 2 月 9 日离职。[1]")
+    ('en', 'zh')
+    """
+    return detect_lang(_MARKERS.sub("", answer))
 
 
 def has_gold(item: dict) -> bool:
@@ -86,6 +100,9 @@ def score(gold: dict, result: dict) -> dict:
         # what the decision rested on (rag.decision); None for a pipeline that does not say
         "decision_score": (result.get("decision") or {}).get("score"),
     }
+    if not abstained and "error" not in result and result.get("answer"):
+        asked = gold.get("lang") or detect_lang(gold.get("question", ""))
+        out["in_lang"] = answer_lang(result["answer"]) == asked
     if not out["scored"]:
         return out
     evidence = gold.get("evidence") or []
@@ -169,6 +186,8 @@ def summarise(scores: list[dict]) -> dict:
         "false_abstain": _mean(s["abstained"] for s in ans),
         "decision_auroc": decision_auroc(ans, unans),
         "cross_document": _cross_document(ans),
+        # answers (not abstentions) written in the language the question was asked in
+        "in_lang": _mean(s["in_lang"] for s in scores if "in_lang" in s),
         "latency_p50_ms": percentile(latencies, 0.5),
         "latency_p95_ms": percentile(latencies, 0.95),
     }

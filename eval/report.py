@@ -35,6 +35,7 @@ HEADERS = {
     "false_abstain": "false abst",
     "decision_auroc": "AUROC",
     "cross_document": "cross-doc",
+    "in_lang": "in lang",
     "latency_p50_ms": "p50 ms",
     "latency_p95_ms": "p95 ms",
 }

@@ -14,6 +14,9 @@ translate` writes them with the configured model (rag.translate).
 'He left. He gave no reason.'
 >>> render("他走了。他笑了。", table) is None
 True
+>>> render("他说:\\n他走了。", {**table, "他说:": "He said:"})  # a line joined to the one it introduces
+'He said: He left.'
+
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def check(doc: Document, table: dict[str, str]) -> Coverage:
 def render(text: str, table: dict[str, str]) -> str | None:
     """The rendering of an index sentence (one or more units, e.g. a line and
     the sentence it introduces), or None when a unit has none."""
-    parts = [table.get(s) for _, _, s in split_sentences(text)]
+    parts = [table.get(s) for line in text.split("\n") for _, _, s in split_sentences(line)]
     if not parts or any(p is None for p in parts):
         return None
     return " ".join(parts)

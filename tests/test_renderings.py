@@ -42,6 +42,14 @@ def test_every_sentence_of_a_seed_with_renderings_has_exactly_one() -> None:
         assert len(lines) == len(renderings.units(doc))
 
 
+def test_every_sentence_of_the_index_carries_its_rendering(pipeline) -> None:
+    # including a line joined to the one it introduces ("他在信中明确表示:" + the quotation)
+    sentences = [s for s in pipeline.index.sentences if s.source == SEED.name]
+    assert any("\n" in s.text for s in sentences)
+    assert [s.text for s in sentences if not s.rendering] == []
+    assert {s.lang for s in sentences} == {"zh"}
+
+
 def test_a_renderings_file_is_not_a_document_but_its_edits_make_the_index_stale(tmp_path: Path) -> None:
     assert RENDERINGS not in seed_files(SEEDS)
     assert RENDERINGS.name in seed_hashes(SEEDS)
