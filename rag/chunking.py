@@ -148,13 +148,16 @@ IN_CONTEXT_VIEW = 2  # which of `sentence_views` reads the sentence after the on
 
 
 def sentence_views(sentences: Sequence[Sentence]) -> list[list[str]]:
-    """The texts embedded for each sentence: alone, under its heading, and after
-    the end of the sentence before it. A question may match any of the three;
-    a short sentence ("对他而言,这意味着离开。") needs its context to mean much."""
+    """The texts embedded for each sentence: alone, under its heading, after
+    the end of the sentence before it, and its rendering in the other language
+    (rag.renderings; the sentence itself without one). A question may match
+    any of them; a short sentence ("对他而言,这意味着离开。") needs its context
+    to mean much, and a question meets text in its own language in the last."""
     alone = [s.text for s in sentences]
     headed = [f"{s.section}\n{s.text}" if s.section else s.text for s in sentences]
     after = [
         (sentences[i - 1].text[-CONTEXT_CHARS:] if i and sentences[i - 1].chunk_id == s.chunk_id else "") + s.text
         for i, s in enumerate(sentences)
     ]
-    return [alone, headed, after]
+    rendered = [s.rendering or s.text for s in sentences]
+    return [alone, headed, after, rendered]

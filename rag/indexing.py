@@ -27,7 +27,7 @@ from .conversation import contextual_query
 from .embedding import Embedder
 from .errors import IndexMissing, IndexStale, RagError
 from .examples import Example, ExampleBank, evidence_rows, examples_sha256, load_examples
-from .lexicon import expand
+from .lexicon import expand_for
 from .offtopic import background_questions, background_sha256
 from .records import Sentence
 from .seeds import read_seeds, seed_hashes
@@ -121,7 +121,10 @@ def _example_bank(
     """The examples whose evidence is in these seeds, each with its query as the
     retriever embeds it (conversation and translations included)."""
     kept = [(e, rows) for e in examples if (rows := evidence_rows(e, sentences))]
-    queries = tuple(expand(contextual_query(e.question, e.history), lexicon)[2] for e, _ in kept)
+    readable = renderings.readable_in(sentences)  # as the retriever embeds a question (rag.lexicon.expand)
+    queries = tuple(
+        expand_for(contextual_query(e.question, e.history), e.question, lexicon, readable)[2] for e, _ in kept
+    )
     vectors = _embed_queries(embedder, list(queries), known, dim)
     ids, questions = tuple(e.id for e, _ in kept), tuple(e.question for e, _ in kept)
     return ExampleBank(ids, questions, queries, tuple(rows for _, rows in kept), vectors)

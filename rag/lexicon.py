@@ -146,20 +146,32 @@ def translations(tokens: list[str], lexicon: dict) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def expand(query: str, lexicon: dict, cutter=None) -> tuple[list[str], list[str], str]:
+def expand_for(query: str, question: str, lexicon: dict, readable: frozenset[str], cutter=None):
+    """`expand` as the retriever and the worked examples both embed a question:
+    as asked when every document can be read in `question`'s language
+    (`readable`: rag.renderings.readable_in of the index's sentences)."""
+    from .decision import detect_lang
+
+    return expand(query, lexicon, cutter, as_asked=detect_lang(question) in readable)
+
+
+def expand(query: str, lexicon: dict, cutter=None, as_asked: bool = False) -> tuple[list[str], list[str], str]:
     """The query's words, the corpus words its English words translate to,
-    and the text embedded for it: the query followed by those translations
-    (`cutter`: see `rag.lexical.tokenize`).
+    and the text embedded for it: the query followed by those translations,
+    or, `as_asked`, the query alone (`cutter`: see `rag.lexical.tokenize`).
 
     The Chinese words an English question translates to steer the dense query
-    towards the Chinese passages as well. Abstention is judged on the same
-    vector: on eval/questions.jsonl it separates unanswerable English
-    questions better than the bare question (5/9 vs 3/9 caught with no false
-    abstention) and costs no second embedding.
+    towards Chinese passages when it has nothing in its own language to meet.
+    When every document can be read in the question's language (its own, or
+    renderings: rag.renderings), the question is embedded as asked: the
+    dictionary's glosses only blur it (anthropic -> 有关), and the embedding
+    is shorter.
 
     >>> expand("so why leave?", {"leave": ["离开"]})
     (['leave'], ['离开'], 'so why leave? 离开')
+    >>> expand("so why leave?", {"leave": ["离开"]}, as_asked=True)[2]
+    'so why leave?'
     """
     tokens = tokenize(query, cutter)
     translated = translations(tokens, lexicon)
-    return tokens, translated, " ".join([query, *translated])
+    return tokens, translated, query if as_asked else " ".join([query, *translated])

@@ -124,6 +124,19 @@ def doc_lang(doc: Document) -> str:
     return detect_lang(doc.text[:4000])
 
 
+def readable_in(sentences: Iterable) -> frozenset[str]:
+    """The languages every sentence can be read in, its own or its rendering's.
+
+    >>> from rag.records import Sentence
+    >>> readable_in([Sentence("c", "a", "", 1, 0, 3, "他走了", lang="zh", rendering="He left")])
+    frozenset({'en', 'zh'})
+    """
+    out = set(LANGS)
+    for s in sentences:
+        out &= {s.lang, other_lang(s.lang)} if s.rendering else {s.lang}
+    return frozenset(out)
+
+
 def write(path: Path, pairs: Iterable[tuple[str, str]]) -> None:
     """Write records atomically (a reader never sees half a file), in the order given."""
     body = "".join(json.dumps({"original": o, "rendering": r}, ensure_ascii=False) + "\n" for o, r in pairs)

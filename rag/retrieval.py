@@ -21,12 +21,14 @@ import numpy as np
 
 from .answertype import expected_type, has_type
 from .chunking import IN_CONTEXT_VIEW
+from .decision import detect_lang
 from .embedding import Embedder
 from .errors import InputError
 from .lexical import is_latin, tokenize
-from .lexicon import expand, translations
+from .lexicon import expand_for, translations
 from .offtopic import background_questions, closest_background
 from .records import Hit, ScoredSentence
+from .renderings import readable_in
 from .store import IndexData
 
 RRF_K = 60
@@ -76,6 +78,9 @@ class Retrieval:
     # turn before; on its own it is nowhere near what that found.
     own_offtopic: float | None = None
     kind: str | None = None  # the kind of fact the question asks for (rag.answertype)
+    # Every document can be read in the question's language (rag.renderings),
+    # so the question was embedded as asked (rag.lexicon.expand).
+    same_language: bool = False
     # Everyday questions' best-sentence cosine here: language -> (mean, spread);
     # see rag.decision.corpus_baseline. Empty unless the retriever was asked for it.
     baseline: dict = field(default_factory=dict)
@@ -127,6 +132,7 @@ class Retriever:
         self._sentence_tokens: dict[int, frozenset[str]] = {}
         chunk_of = index.sentence_chunk
         self.baseline = _baseline(index) if baseline else {}
+        self._readable = readable_in(index.sentences)
         self._context_only = np.array(
             [
                 len(s.text.strip()) < SHORT_SENTENCE and i > 0 and chunk_of[i] == chunk_of[i - 1]
@@ -142,7 +148,10 @@ class Retriever:
         allowed = self._chunks_of(source) if source else None
         t: dict[str, float] = {}
         clock = time.perf_counter()
-        tokens, translated, text = expand(query, self.index.lexicon, self.index.cutter)
+        own = detect_lang(question or query) in self._readable
+        tokens, translated, text = expand_for(
+            query, question or query, self.index.lexicon, self._readable, self.index.cutter
+        )
         qvec = self.embedder.embed_queries([text])[0]
         clock = _lap(t, "embed", clock)
         dense_ids, dense_scores = self._dense(qvec, allowed)
@@ -165,9 +174,9 @@ class Retriever:
         sentences, best = self._sentences(qvec, hits, self._weights(expanded), kind, gains)
         clock = _lap(t, "sentences", clock)
         own_tokens = tokens if question in (None, query) else tokenize(question, self.index.cutter)
-        own = None
+        own_offtopic = None
         if question not in (None, query) and sentences:
-            own = self._own_offtopic(question, sentences[:OWN_TOP])
+            own_offtopic = self._own_offtopic(question, sentences[:OWN_TOP])
             _lap(t, "followup", clock)
         return Retrieval(
             hits=hits,
@@ -176,8 +185,9 @@ class Retriever:
             words_all_found=self._all_found(own_tokens, sentences[:ALL_FOUND_IN])
             or quoted_found(question or query, sentences[:ALL_FOUND_IN]),
             background=closest_background(self.index.background, qvec),
-            own_offtopic=own,
+            own_offtopic=own_offtopic,
             kind=kind,
+            same_language=own,
             baseline=self.baseline,
             timings_ms=t,
         )

@@ -41,8 +41,8 @@ from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 8  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
-# 6: float16; 7: pages; 8: sentence languages and renderings
+VERSION = 9  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
+# 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip
