@@ -152,7 +152,7 @@ class Pipeline:
         """What the index holds, for a status line."""
         m = self.index.manifest
         return {
-            "documents": len(m.get("seeds", {})),
+            "documents": len({c.source for c in self.index.chunks}),  # the seeds' files include renderings
             "chunks": m.get("counts", {}).get("chunks", 0),
             "model": f"{m.get('model', {}).get('family')} via {self.settings.embedder}",
             "built_at": m.get("built_at", ""),

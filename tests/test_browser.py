@@ -9,6 +9,7 @@ browser is a failure. Screenshots go to tests/artifacts/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -94,8 +95,25 @@ def test_why_did_he_leave_streams_an_answer_with_checkable_sources(page, pipelin
     assert marks == quotes
     panel = page.locator("#sources").inner_text()
     assert "[1]" in panel and "¶" in panel and "score" in panel
+    # An English answer over the Chinese letter: each card shows the original, highlighted, and its rendering.
+    assert expected.lang == "en" and not re.search(r"[\u4e00-\u9fff]", text)
+    shown = [" ".join(r.split()) for r in page.locator("#sources .rag-rendering").all_inner_texts()]
+    assert shown == [" ".join(c.quote_translation.split()) for c in expected.citations]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-answer.png"))
+
+
+@pytest.mark.slow
+def test_a_chinese_question_gets_the_chinese_quotation_without_renderings(page, pipeline):
+    expected = pipeline.ask("他为什么离开?")
+    text = ask(page, "他为什么离开?", "[1]")
+    assert expected.lang == "zh" and expected.citations[0].quote[:10] in text
+    # the panel is replaced once the answer is complete (an earlier answer's cards may still show until then)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#sources .rag-cite').length > 0"
+        " && document.querySelectorAll('#sources .rag-rendering').length === 0",
+        timeout=15_000,
+    )
 
 
 @pytest.mark.slow
