@@ -318,11 +318,11 @@ def finish(
     texts = [c for n in range(1, len(rewriter.used) + 1) for c in claims.get(n, [])]
     claim_vecs = embed(texts) if embed is not None and texts else np.zeros((0, vectors.shape[1]), np.float32)
     citations, at = [], 0
+    lang = detect_lang(extractive.question)  # the model writes in the asker's language
     for n, p in enumerate(rewriter.used, start=1):
         mine = claim_vecs[at : at + len(claims.get(n, []))]
         at += len(mine)
-        citations.append(_citation(n, chunks[p - 1], _quote(chunks[p - 1], mine, found, vectors)))
-    lang = detect_lang(extractive.question)  # the model writes in the asker's language
+        citations.append(_citation(n, chunks[p - 1], _quote(chunks[p - 1], mine, found, vectors), lang))
     return Answer(extractive.question, text, False, tuple(citations), (), lang=lang, decision=extractive.decision)
 
 
@@ -352,12 +352,15 @@ def _quote(chunk: Chunk, claim_vecs: np.ndarray, found: Retrieval, vectors: np.n
     return mine[int(np.argmax(sims))]
 
 
-def _citation(n: int, chunk: Chunk, quote: ScoredSentence | None) -> Citation:
+def _citation(n: int, chunk: Chunk, quote: ScoredSentence | None, lang: str = "") -> Citation:
+    """`lang`: the asker's; a quote in another language carries its rendering (rag.renderings)."""
     s = quote.sentence if quote else None
+    rendering = s.rendering if s and s.lang not in ("", lang) else ""
     return Citation(
         n=n, source=chunk.source, section=s.section if s else chunk.section,
         paragraph=s.paragraph if s else chunk.paragraph, start=chunk.start, end=chunk.end, text=chunk.text,
         quote=s.text if s else chunk.text, score=round(quote.score, 4) if quote else 0.0,
+        quote_translation=rendering,
     )  # fmt: skip
 
 

@@ -164,6 +164,18 @@ def test_good_answer_is_cited_renumbered_and_quotes_the_claim(
     assert {"generate", "total"} <= answer.timings_ms.keys()
 
 
+def test_an_english_reply_cites_the_original_with_its_rendering(gen: Pipeline, server: ScriptedLLM) -> None:
+    def english(request: dict) -> str:
+        n = passage_number(request, REASON)
+        return f"He said the pressures inside the company clash with its core principles [{n}]."
+
+    server.reply = Reply(english)
+    answer = gen.ask("What tension inside the company did he describe?")
+    assert answer.answerer == "llm:scripted" and answer.lang == "en"
+    (cite,) = answer.citations
+    assert REASON in cite.quote and cite.quote_translation.startswith("He noted that the multiple pressures")
+
+
 def test_prompt_holds_rules_numbered_passages_and_question(gen: Pipeline, server: ScriptedLLM) -> None:
     server.reply = Reply(cites)
     gen.ask(WHY)
