@@ -68,6 +68,13 @@ def main_tables(r: dict) -> list[str]:
     out.append("| floor: bare query embedding | " + " | ".join(floor_cells) + " |")
     multiple = [c for b in backends.values() for c in (num(b["floor_multiple"]["p50"], "×"), "", "")]
     out.append("| warm answer ÷ floor (medians) | " + " | ".join(multiple) + " |")
+    for lang in w0.get("by_lang_ms", {}):
+        cells = []
+        for b in backends.values():
+            d = b["warm"].get("by_lang_ms", {}).get(lang, {})
+            ours, lc = d.get("ours"), d.get("langchain")
+            cells += [ms(ours), ms(lc), num(ratio(lc and lc["p50"], ours and ours["p50"]), "×")]
+        out.append(f"| warm answer, {lang} questions | " + " | ".join(cells) + " |")
     out += ["", "Processes (seconds; peak RSS of that process):", ""]
     out += ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     rows = [

@@ -85,6 +85,7 @@ def measure(embedder_name: str, rounds: int) -> dict:
     ours: dict[str, list[float]] = {s: [] for s in STAGES}
     floor: list[float] = []
     lc: dict[str, list[float]] = {"embed": [], "dense": [], "total": []}
+    by_lang: dict[str, dict[str, list[float]]] = {}  # the whole answer, by the language asked in
     for _ in range(rounds):
         for item in items:
             q, history = item["question"], item.get("history") or []
@@ -103,6 +104,9 @@ def measure(embedder_name: str, rounds: int) -> dict:
             t0 = time.perf_counter()
             baseline.ask(q, history)
             lc["total"].append(_ms(t0))
+            mine = by_lang.setdefault(item.get("lang") or answer.lang, {"ours": [], "langchain": []})
+            mine["ours"].append(answer.timings_ms["total"])
+            mine["langchain"].append(lc["total"][-1])
     return {
         "embedder": embedder_name,
         "questions": len(items),
@@ -110,6 +114,7 @@ def measure(embedder_name: str, rounds: int) -> dict:
         "load_s": round(load_s, 3),
         "ours_ms": {s: summary(v) for s, v in ours.items()},
         "floor_ms": summary(floor),
+        "by_lang_ms": {lang: {k: summary(v) for k, v in d.items()} for lang, d in sorted(by_lang.items())},
         "langchain": {
             "chunks": baseline.chunks,
             "build_s": round(baseline_build_s, 3),
