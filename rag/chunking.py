@@ -145,6 +145,9 @@ CONTEXT_CHARS = 40
 
 
 IN_CONTEXT_VIEW = 2  # which of `sentence_views` reads the sentence after the one before
+# The rendering: only a question in the rendering's language reads it (rag.retrieval); for one
+# in the document's own it is a cross-lingual near-copy of the first view that only adds noise.
+RENDERING_VIEW = 3
 
 
 def sentence_views(sentences: Sequence[Sentence]) -> list[list[str]]:

@@ -37,17 +37,22 @@ FORMAT = "letter-rag-decision"
 VERSION = 1
 PARAMETERS = ("features", "mean", "scale", "coef", "intercept", "threshold")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 
 def detect_lang(text: str) -> str:
-    """'zh' when the text is mainly Chinese, else 'en'.
+    """'zh' when the text is mainly Chinese, else 'en': Chinese characters
+    against Latin words, not letters, so long names ("Mrinank Sharma",
+    "Anthropic") do not outweigh the Chinese around them; an English word
+    says about as much as two Chinese characters.
 
     >>> detect_lang("why did he leave?"), detect_lang("他为什么离开 Anthropic?")
     ('en', 'zh')
+    >>> detect_lang("Mrinank Sharma 在 Anthropic 担任什么职位?"), detect_lang("What does 谄媚 mean?")
+    ('zh', 'en')
     """
-    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
-    return "zh" if cjk and cjk * 3 >= latin else "en"
+    cjk, words = len(_CJK.findall(text)), len(_LATIN_WORD.findall(text))
+    return "zh" if cjk and cjk >= 2 * words else "en"
 
 
 @dataclass(frozen=True)

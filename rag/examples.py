@@ -71,10 +71,19 @@ class ExampleBank:
     queries: tuple[str, ...]
     rows: tuple[tuple[int, ...], ...]
     vectors: np.ndarray  # (examples, dim), unit length
+    # Whether each entry's query is the question as asked (rag.lexicon.expand_for). A question
+    # that renderings bridge has two entries, as asked and with glosses: a query meets the
+    # entries embedded as it was, since the two kinds of vector do not compare alike.
+    as_asked: tuple[bool, ...] = ()
 
     @classmethod
     def empty(cls, dim: int) -> ExampleBank:
         return cls((), (), (), (), np.zeros((0, dim), dtype=np.float32))
+
+    def embedded_as(self, as_asked: bool) -> np.ndarray:
+        """Mask of the entries whose query was embedded as asked (True) or with glosses."""
+        flags = np.array(self.as_asked or [False] * len(self.ids), dtype=bool)
+        return flags == as_asked
 
     @cached_property
     def kinds(self) -> tuple[str | None, ...]:
@@ -82,13 +91,18 @@ class ExampleBank:
         so a change to rag.answertype needs no rebuild)."""
         return tuple(expected_type(q) for q in self.questions)
 
-    def bonus(self, qvec: np.ndarray, kind: str | None, leave_out: str | None = None) -> dict[int, float]:
+    def bonus(
+        self, qvec: np.ndarray, kind: str | None, leave_out: str | None = None, among: np.ndarray | None = None
+    ) -> dict[int, float]:
         """Sentence row → what it gains for a query asking for `kind`. `leave_out`
         is a query text whose own example is ignored: an evaluation over the
-        examples file must not look its answers up."""
+        examples file must not look its answers up. `among`: which examples may
+        count (a mask), e.g. those embedded the way the query was."""
         if not self.queries:
             return {}
         sims = self.vectors @ qvec
+        if among is not None:
+            sims = np.where(among, sims, -1.0)
         gains: dict[int, float] = {}
         for i in np.flatnonzero(sims > FLOOR).tolist():
             if self.kinds[i] != kind or self.queries[i] == leave_out:

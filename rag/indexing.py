@@ -24,10 +24,11 @@ from . import questioncache, renderings
 from .chunking import chunk_documents, sentence_views
 from .config import Settings
 from .conversation import contextual_query
+from .decision import detect_lang
 from .embedding import Embedder
 from .errors import IndexMissing, IndexStale, RagError
 from .examples import Example, ExampleBank, evidence_rows, examples_sha256, load_examples
-from .lexicon import expand_for
+from .lexicon import expand
 from .offtopic import background_questions, background_sha256
 from .records import Sentence
 from .seeds import read_seeds, seed_hashes
@@ -119,15 +120,20 @@ def _example_bank(
     examples: list[Example], sentences: list[Sentence], lexicon: dict, embedder: Embedder, known: dict, dim: int
 ) -> ExampleBank:
     """The examples whose evidence is in these seeds, each with its query as the
-    retriever embeds it (conversation and translations included)."""
+    retriever embeds it (conversation and translations included); one whose
+    language the renderings bridge, also as asked (`ExampleBank.as_asked`)."""
     kept = [(e, rows) for e in examples if (rows := evidence_rows(e, sentences))]
-    readable = renderings.readable_in(sentences)  # as the retriever embeds a question (rag.lexicon.expand)
-    queries = tuple(
-        expand_for(contextual_query(e.question, e.history), e.question, lexicon, readable)[2] for e, _ in kept
-    )
+    bridged = renderings.bridged(sentences)  # these languages' questions are embedded as asked
+    entries = [
+        (e, rows, asked, expand(contextual_query(e.question, e.history), lexicon, as_asked=asked)[2])
+        for e, rows in kept
+        for asked in ((False, True) if detect_lang(e.question) in bridged else (False,))
+    ]
+    queries = tuple(q for *_, q in entries)
     vectors = _embed_queries(embedder, list(queries), known, dim)
-    ids, questions = tuple(e.id for e, _ in kept), tuple(e.question for e, _ in kept)
-    return ExampleBank(ids, questions, queries, tuple(rows for _, rows in kept), vectors)
+    ids, questions = tuple(e.id for e, *_ in entries), tuple(e.question for e, *_ in entries)
+    rows, asked = tuple(r for _, r, _, _ in entries), tuple(a for _, _, a, _ in entries)
+    return ExampleBank(ids, questions, queries, rows, vectors, asked)
 
 
 def reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarray]:

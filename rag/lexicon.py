@@ -148,8 +148,8 @@ def translations(tokens: list[str], lexicon: dict) -> list[str]:
 
 def expand_for(query: str, question: str, lexicon: dict, readable: frozenset[str], cutter=None):
     """`expand` as the retriever and the worked examples both embed a question:
-    as asked when every document can be read in `question`'s language
-    (`readable`: rag.renderings.readable_in of the index's sentences)."""
+    as asked when renderings make every document readable in `question`'s
+    language (`readable`: rag.renderings.bridged of the index's sentences)."""
     from .decision import detect_lang
 
     return expand(query, lexicon, cutter, as_asked=detect_lang(question) in readable)
@@ -162,10 +162,9 @@ def expand(query: str, lexicon: dict, cutter=None, as_asked: bool = False) -> tu
 
     The Chinese words an English question translates to steer the dense query
     towards Chinese passages when it has nothing in its own language to meet.
-    When every document can be read in the question's language (its own, or
-    renderings: rag.renderings), the question is embedded as asked: the
-    dictionary's glosses only blur it (anthropic -> 有关), and the embedding
-    is shorter.
+    When renderings give every document the question's language
+    (rag.renderings.bridged), the question is embedded as asked: it meets
+    them directly, and the embedding is shorter.
 
     >>> expand("so why leave?", {"leave": ["离开"]})
     (['leave'], ['离开'], 'so why leave? 离开')

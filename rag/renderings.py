@@ -124,17 +124,23 @@ def doc_lang(doc: Document) -> str:
     return detect_lang(doc.text[:4000])
 
 
-def readable_in(sentences: Iterable) -> frozenset[str]:
-    """The languages every sentence can be read in, its own or its rendering's.
+def bridged(sentences: Iterable) -> frozenset[str]:
+    """The languages that renderings make the whole index readable in: every
+    sentence reads in the language, itself or through its rendering, and some
+    only through a rendering. A question in one of them meets text in its own
+    language everywhere, which a question in the documents' own does anyway.
 
     >>> from rag.records import Sentence
-    >>> readable_in([Sentence("c", "a", "", 1, 0, 3, "他走了", lang="zh", rendering="He left")])
-    frozenset({'en', 'zh'})
+    >>> he = Sentence("c", "a", "", 1, 0, 3, "他走了", lang="zh", rendering="He left")
+    >>> bridged([he]), bridged([he, Sentence("d", "b", "", 1, 0, 3, "他笑了", lang="zh")])
+    (frozenset({'en'}), frozenset())
     """
-    out = set(LANGS)
+    readable, through = set(LANGS), set()
     for s in sentences:
-        out &= {s.lang, other_lang(s.lang)} if s.rendering else {s.lang}
-    return frozenset(out)
+        readable &= {s.lang, other_lang(s.lang)} if s.rendering else {s.lang}
+        if s.rendering:
+            through.add(other_lang(s.lang))
+    return frozenset(readable & through)
 
 
 def write(path: Path, pairs: Iterable[tuple[str, str]]) -> None:

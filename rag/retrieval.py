@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 
 from .answertype import expected_type, has_type
-from .chunking import IN_CONTEXT_VIEW
+from .chunking import IN_CONTEXT_VIEW, RENDERING_VIEW
 from .decision import detect_lang
 from .embedding import Embedder
 from .errors import InputError
@@ -28,7 +28,7 @@ from .lexical import is_latin, tokenize
 from .lexicon import expand_for, translations
 from .offtopic import background_questions, closest_background
 from .records import Hit, ScoredSentence
-from .renderings import readable_in
+from .renderings import bridged
 from .store import IndexData
 
 RRF_K = 60
@@ -132,7 +132,7 @@ class Retriever:
         self._sentence_tokens: dict[int, frozenset[str]] = {}
         chunk_of = index.sentence_chunk
         self.baseline = _baseline(index) if baseline else {}
-        self._readable = readable_in(index.sentences)
+        self._readable = bridged(index.sentences)
         self._context_only = np.array(
             [
                 len(s.text.strip()) < SHORT_SENTENCE and i > 0 and chunk_of[i] == chunk_of[i - 1]
@@ -170,13 +170,15 @@ class Retriever:
         kind = expected_type(question or query)
         gains = {}
         if self.mode == "hybrid":  # the dense and BM25 baselines stay pure
-            gains = self.index.examples.bonus(qvec, kind, text if self.leave_out_asked else None)
-        sentences, best = self._sentences(qvec, hits, self._weights(expanded), kind, gains)
+            among = self.index.examples.embedded_as(own)  # entries embedded as this query was
+            gains = self.index.examples.bonus(qvec, kind, text if self.leave_out_asked else None, among)
+        views = self.index.sentence_views if own else self.index.sentence_views[:RENDERING_VIEW]
+        sentences, best = self._sentences(qvec, views, hits, self._weights(expanded), kind, gains)
         clock = _lap(t, "sentences", clock)
         own_tokens = tokens if question in (None, query) else tokenize(question, self.index.cutter)
         own_offtopic = None
         if question not in (None, query) and sentences:
-            own_offtopic = self._own_offtopic(question, sentences[:OWN_TOP])
+            own_offtopic = self._own_offtopic(question, views, sentences[:OWN_TOP])
             _lap(t, "followup", clock)
         return Retrieval(
             hits=hits,
@@ -192,12 +194,12 @@ class Retriever:
             timings_ms=t,
         )
 
-    def _own_offtopic(self, question: str, sentences: list[ScoredSentence]) -> float:
+    def _own_offtopic(self, question: str, views: np.ndarray, sentences: list[ScoredSentence]) -> float:
         """Nearest everyday question minus nearest of `sentences`, for the
         question's own vector (a second embedding, for follow-ups only)."""
         vec = self.embedder.embed_queries([question])[0]
         rows = [s.row for s in sentences if s.row >= 0]
-        near = float((self.index.sentence_views[:, rows] @ vec).max()) if rows else -1.0
+        near = float((views[:, rows] @ vec).max()) if rows else -1.0
         return closest_background(self.index.background, vec) - near
 
     @cached_property
@@ -257,15 +259,22 @@ class Retriever:
         return sum(w for t, w in weights.items() if t in words) / sum(weights.values())
 
     def _sentences(
-        self, qvec: np.ndarray, hits: list[Hit], weights: dict[str, float], kind: str | None, gains: dict[int, float]
+        self,
+        qvec: np.ndarray,
+        views: np.ndarray,
+        hits: list[Hit],
+        weights: dict[str, float],
+        kind: str | None,
+        gains: dict[int, float],
     ) -> tuple[list[ScoredSentence], float]:
         """The sentences of the hits, best first, and the highest plain cosine
-        among them; `gains` are what worked examples add (rag.examples)."""
+        among them over `views` (the index's sentence views the question reads);
+        `gains` are what worked examples add (rag.examples)."""
         by_chunk = {self._position(h): h for h in hits}
         rows = np.flatnonzero(np.isin(self.index.sentence_chunk, list(by_chunk)))
         if rows.size == 0:
             return [], 0.0
-        views = self.index.sentence_views[:, rows] @ qvec
+        views = views[:, rows] @ qvec
         sims = np.where(self._context_only[rows], views[IN_CONTEXT_VIEW], views.max(axis=0))  # best of the views
         # The baselines stay pure: dense-only ranks sentences by meaning alone,
         # BM25-only by shared words (meaning only breaks ties).

@@ -152,8 +152,9 @@ def chunk_words(chunks: list[Chunk]) -> ChunkWords:
 
 
 def _write_examples(tmp: Path, examples: ExampleBank) -> None:
-    parts = zip(examples.ids, examples.questions, examples.queries, examples.rows, strict=True)
-    items = [{"id": i, "question": q, "query": t, "rows": list(r)} for i, q, t, r in parts]
+    asked = examples.as_asked or (False,) * len(examples.ids)
+    parts = zip(examples.ids, examples.questions, examples.queries, examples.rows, asked, strict=True)
+    items = [{"id": i, "question": q, "query": t, "rows": list(r), "as_asked": a} for i, q, t, r, a in parts]
     _write_json(tmp / "examples.json", {"format": FORMAT + "/examples", "version": VERSION, "examples": items})
     np.save(tmp / "examples.npy", np.ascontiguousarray(examples.vectors, dtype=STORED), allow_pickle=False)
 
@@ -334,4 +335,4 @@ def _read_examples(index_dir: Path, dim: int, n_sentences: int) -> ExampleBank:
     if vectors.shape != (len(items), dim) or any(not 0 <= r < n_sentences for rr in rows for r in rr):
         raise ValueError("the worked examples do not match their vectors or the sentences")
     ids, questions, queries = (tuple(str(i[key]) for i in items) for key in ("id", "question", "query"))
-    return ExampleBank(ids, questions, queries, rows, vectors)
+    return ExampleBank(ids, questions, queries, rows, vectors, tuple(bool(i.get("as_asked")) for i in items))
