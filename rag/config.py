@@ -61,6 +61,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""  # "user:password" turns on login
+    # Adding and removing documents from the page (rag.uploads): "" on when RAG_AUTH is set, "1" on, "0" off.
+    uploads: str = ""
+    upload_max_mb: float = 20.0
     llm_base_url: str = ""  # an OpenAI-compatible server; empty: extractive answers (rag/generate.py)
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)  # hosted APIs; local servers need none. Never printed
@@ -82,6 +85,12 @@ class Settings:
         settings.validate()
         return settings
 
+    @property
+    def uploads_on(self) -> bool:
+        """Whether the page lets people add and remove documents: a stranger who
+        finds an exposed app must not write into its seeds unless asked for."""
+        return self.uploads == "1" or (self.uploads == "" and bool(self.auth))
+
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
@@ -99,6 +108,10 @@ class Settings:
             raise InputError("RAG_CHUNK_MIN must not exceed RAG_CHUNK_SIZE")
         if bool(self.llm_base_url) != bool(self.llm_model):
             raise InputError("Set both RAG_LLM_BASE_URL and RAG_LLM_MODEL to use a language model, or neither.")
+        if self.uploads not in ("", "0", "1"):
+            raise InputError(f"RAG_UPLOADS must be 1 (on), 0 (off) or unset (on behind RAG_AUTH), not {self.uploads!r}")
+        if self.upload_max_mb <= 0:
+            raise InputError("RAG_UPLOAD_MAX_MB must be a positive number")
         if self.llm_timeout_s <= 0:
             raise InputError("RAG_LLM_TIMEOUT_S must be a positive number of seconds")
 

@@ -79,6 +79,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     vecs = _embed_once(embedder, texts, progress)
     sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
     meta = build_meta(settings, embedder, files, int(vecs.shape[1]))
+    meta["titles"] = {d.source: d.title for d in docs if d.title}  # what citations and the page call them
     words = chunk_words(chunks)
     key = questioncache.model_key(embedder)
     # this backend's own cached vectors win over the replaced index's, which
@@ -109,7 +110,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         len(sentences),
         embedder.family,
         seconds,
-        len(bank.ids),
+        len(set(bank.ids)),  # an example the renderings bridge has two entries
         reused,
         tuple(skipped),
         tuple(notes),

@@ -148,11 +148,17 @@ class Pipeline:
         the word lists to load; a configured language model is not called."""
         self._extractive(self.retriever, question, ())
 
+    def sources(self) -> list[str]:
+        """The documents the index holds (the seeds' files include renderings, which are none)."""
+        return sorted({c.source for c in self.index.chunks})
+
     def describe(self) -> dict:
         """What the index holds, for a status line."""
         m = self.index.manifest
         return {
-            "documents": len({c.source for c in self.index.chunks}),  # the seeds' files include renderings
+            "documents": len(self.sources()),
+            "sources": self.sources(),
+            "titles": dict(m.get("titles", {})),
             "chunks": m.get("counts", {}).get("chunks", 0),
             "model": f"{m.get('model', {}).get('family')} via {self.settings.embedder}",
             "built_at": m.get("built_at", ""),

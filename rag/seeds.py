@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .errors import SeedsError
 from .formats import SUFFIXES, Reduced, reduce
+from .page import CHAT_FILE
 from .records import Document, Paragraph
 from .renderings import is_renderings_file
 
@@ -85,7 +86,11 @@ def seed_files(seeds_dir: Path) -> list[Path]:
 def _files(seeds_dir: Path) -> list[Path]:
     if not seeds_dir.is_dir():
         raise SeedsError(f"Seeds folder {seeds_dir} does not exist.")
-    return sorted(p for p in seeds_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in seeds_dir.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.relative_to(seeds_dir).as_posix() != CHAT_FILE
+    )
 
 
 def read_seed(path: Path, seeds_dir: Path) -> Document:

@@ -39,18 +39,13 @@ from .citations import highlight_html
 from .config import Settings
 from .decision import detect_lang
 from .errors import InputError, RagError
+from .page import load_about
 from .pipeline import Pipeline
 from .records import Answer, Citation
+from .ui_documents import chosen_source, documents_panel
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "why did he leave?",
-    "他为什么离开 Anthropic？",
-    "Which poem did he attach at the end of his letter?",
-    "离职后他打算学什么？",
-    "他在 Anthropic 做了哪些工作？",
-]
 CONCURRENCY = 16  # parallel answers; the pipeline is shared and thread-safe
 STREAM_STEPS = 16  # pieces an answer is streamed in
 STREAM_DELAY_S = 0.01  # between pieces: visibly streams, all in about 0.2 s
@@ -70,6 +65,9 @@ CSS = """
 .rag-closest { border-style: dashed; opacity: 0.85; }
 .rag-closest mark { background: #e3e6ea; }  /* nearest, not supporting: no "yes" yellow */
 .rag-note { font-weight: 600; margin: 0.3em 0 0.6em; }
+.rag-indexing { padding: 0.4em 0; }
+.rag-indexing.rag-error { color: #b42318; }
+.rag-indexing.rag-done { color: #067647; }
 .rag-rendering { margin-top: 0.4em; padding-left: 0.6em; border-left: 3px solid #ffe58a; font-style: italic; }
 #chat .bubble-wrap { padding-top: 2.4em; }  /* the first bubble clears the label and icons */
 """
@@ -102,6 +100,7 @@ def launch_options(settings: Settings) -> dict:
         "css": CSS,
         "ssr_mode": False,  # server-side rendering needs Node; the plain page is enough
         "mcp_server": False,
+        "max_file_size": f"{settings.upload_max_mb:g}mb",  # gradio refuses a bigger upload before saving it
     }
 
 
@@ -183,12 +182,13 @@ def _notice_md(answer: Answer) -> str:
 def build_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
     """The chat page and the `chat` API endpoint; launch it with `launch_options`."""
 
-    def respond(question: str, chat: list, turns: list) -> Iterator[tuple]:
+    def respond(question: str, chat: list, turns: list, source: str | None = None) -> Iterator[tuple]:
         chat = [*chat, {"role": "user", "content": chat_text(_shorten(question or ""))}]
         yield "", [*chat, {"role": "assistant", "content": "…"}], gr.skip(), gr.skip(), gr.skip()
         shown, answer, last = "", None, 0.0
         try:
-            for item in pipeline.ask_stream(question, _history(turns)):  # a model's tokens, then the Answer
+            # a model's tokens, then the Answer
+            for item in pipeline.ask_stream(question, _history(turns), source=chosen_source(source)):
                 if isinstance(item, Answer):
                     answer = item
                     continue
@@ -226,12 +226,10 @@ def build_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
         pipeline.refresh()  # a rebuilt index shows up in the line on the next page load
         return status_html(pipeline.describe())
 
-    with gr.Blocks(title="Ask the letter · 问这封信", analytics_enabled=False) as demo:
-        gr.Markdown(
-            "## Ask Mrinank Sharma's letter · 问 Mrinank Sharma 的离职信\n"
-            "Ask in English or Chinese; every answer quotes the article and cites it. "
-            "用中文或英文提问；每个回答都引用原文并标明出处。"
-        )
+    info = pipeline.describe()
+    about = load_about(settings.seeds_dir, info["sources"], info["titles"])
+    with gr.Blocks(title=about.title, analytics_enabled=False) as demo:
+        gr.Markdown(f"## {chat_text(about.title)}\n{chat_text(about.subtitle)}", elem_id="about")
         status_line = gr.HTML(status_html(pipeline.describe()), elem_id="status")
         turns = gr.State([])  # the conversation as plain text, for follow-up questions
         with gr.Row():
@@ -253,15 +251,17 @@ def build_app(pipeline: Pipeline, settings: Settings) -> gr.Blocks:
                 with gr.Row():
                     send = gr.Button("Ask 提问", variant="primary", elem_id="send")
                     clear = gr.Button("Clear conversation 清空对话", elem_id="clear")
-                gr.Examples([[q] for q in EXAMPLES], inputs=[question], label="Examples 示例问题")
+                if about.examples:
+                    gr.Examples([[q] for q in about.examples], inputs=[question], label="Examples 示例问题")
             with gr.Column(scale=2):
+                documents = documents_panel(pipeline, settings)
                 sources = gr.HTML(EMPTY_PANEL, label="Sources 出处", elem_id="sources")
 
         outputs = [question, chatbot, sources, turns, status_line]
         gr.on(
             [question.submit, send.click],
             respond,
-            inputs=[question, chatbot, turns],
+            inputs=[question, chatbot, turns, documents.source],
             outputs=outputs,
             concurrency_limit=CONCURRENCY,
             api_visibility="private",

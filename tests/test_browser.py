@@ -133,3 +133,51 @@ def test_empty_question_gets_a_readable_message_and_clear_empties_the_chat(page)
     page.locator("#clear").click()
     page.wait_for_function(f"() => ({BOT_TEXTS})().length === 0")
     assert "appear here" in page.locator("#sources").inner_text()
+
+
+@pytest.fixture(scope="module")
+def upload_page(pipeline, tmp_path_factory):
+    """The page over a private copy of the seeds, with adding documents turned on."""
+    from rag.config import REPO
+    from rag.pipeline import Pipeline
+    from tests.conftest import make_settings
+
+    executable = chromium_path()
+    tmp = tmp_path_factory.mktemp("uploads")
+    seeds = tmp / "seeds"
+    seeds.mkdir()
+    for p in (REPO / "seeds").iterdir():
+        shutil.copy(p, seeds)
+    settings = make_settings(tmp, seeds_dir=seeds, uploads="1")
+    mine = Pipeline(settings, pipeline.embedder, pipeline.index)
+    from playwright.sync_api import sync_playwright
+
+    with serving(build_app(mine, settings), settings) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.locator("#question textarea").wait_for()
+        yield page, seeds
+        browser.close()
+
+
+@pytest.mark.slow
+def test_a_pdf_added_in_the_page_is_answered_with_its_name_and_page(upload_page):
+    page, seeds = upload_page
+    assert "Mrinank Sharma" in page.locator("#about").inner_text()  # the title comes from seeds/chat.toml
+    page.get_by_text("Documents 文档").click()
+    page.locator("input[type=file]").set_input_files(str(Path(__file__).parent / "fixtures" / "formats" / "report.pdf"))
+    page.locator("#indexing").get_by_text("Indexed in").wait_for(timeout=180_000)
+    assert (seeds / "report.pdf").is_file() and "2 documents" in page.locator("#indexing").inner_text()
+    ask(page, "Who rebuilt the pier?", "[1]")
+    page.wait_for_function("() => document.querySelector('#sources').innerText.includes('report.pdf')", timeout=15_000)
+    first = page.locator("#sources .rag-cite").first.inner_text()
+    assert "report.pdf" in first and "p. 3" in first and "Agnes Varga" in first
+    # the letter's questions still get the letter's passages
+    ask(page, "why did he leave?", "[1]")
+    page.wait_for_function(
+        "() => document.querySelector('#sources .rag-cite').innerText.includes('mrinank-sharma-letter')",
+        timeout=15_000,
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-upload.png"))
