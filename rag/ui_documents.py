@@ -48,7 +48,7 @@ def documents_panel(pipeline: Pipeline, settings: Settings) -> Controls:
     source = gr.Dropdown(_choices(pipeline), value=ALL, label="Answer from 回答依据", elem_id="source")
     if not settings.uploads_on:
         return Controls(source)
-    rebuilder = _rebuilder(pipeline, settings)
+    rebuilder = rebuilder_for(pipeline, settings)
     with gr.Accordion("Documents 文档", open=False, elem_id="documents"):
         upload = gr.UploadButton(
             f"Add a document 添加文档 (PDF, Word, web page, text; ≤ {settings.upload_max_mb:g} MB)",
@@ -107,7 +107,8 @@ def _read(path: Path, max_mb: float) -> bytes:
     return path.read_bytes()
 
 
-def _rebuilder(pipeline: Pipeline, settings: Settings) -> uploads.Rebuilder:
+def rebuilder_for(pipeline: Pipeline, settings: Settings) -> uploads.Rebuilder:
+    """A `Rebuilder` that builds this pipeline's index under the build lock, then has it reload."""
     from .indexing import build
     from .store import build_lock
 

@@ -54,19 +54,27 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def page(pipeline, settings):
+def browser():
+    """One Chromium for the module (Playwright's sync API runs one at a time)."""
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
 
-    with serving(build_app(pipeline, settings), settings) as url, sync_playwright() as pw:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, pipeline, settings):
+    with serving(build_app(pipeline, settings), settings) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.dialogs = []
         page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
         page.goto(url)
         page.locator("#question textarea").wait_for()
         yield page
-        browser.close()
+        page.close()
 
 
 def ask(page, question: str, wait_for: str) -> str:
@@ -136,13 +144,12 @@ def test_empty_question_gets_a_readable_message_and_clear_empties_the_chat(page)
 
 
 @pytest.fixture(scope="module")
-def upload_page(pipeline, tmp_path_factory):
+def upload_page(browser, pipeline, tmp_path_factory):
     """The page over a private copy of the seeds, with adding documents turned on."""
     from rag.config import REPO
     from rag.pipeline import Pipeline
     from tests.conftest import make_settings
 
-    executable = chromium_path()
     tmp = tmp_path_factory.mktemp("uploads")
     seeds = tmp / "seeds"
     seeds.mkdir()
@@ -150,15 +157,12 @@ def upload_page(pipeline, tmp_path_factory):
         shutil.copy(p, seeds)
     settings = make_settings(tmp, seeds_dir=seeds, uploads="1")
     mine = Pipeline(settings, pipeline.embedder, pipeline.index)
-    from playwright.sync_api import sync_playwright
-
-    with serving(build_app(mine, settings), settings) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with serving(build_app(mine, settings), settings) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.locator("#question textarea").wait_for()
         yield page, seeds
-        browser.close()
+        page.close()
 
 
 @pytest.mark.slow
