@@ -84,8 +84,9 @@ class Pipeline:
         self.index = index
         s = self.settings
         self.retriever = Retriever(
-            index, self.embedder, s.retrieve_k, s.retrieval, self.leave_out_asked, baseline=s.decision == "learned"
-        )
+            index, self.embedder, s.retrieve_k, s.retrieval, self.leave_out_asked, baseline=s.decision == "learned",
+            match_renderings=bool(s.match_renderings),
+        )  # fmt: skip
         self._stamp = self._manifest_stamp()
 
     def _manifest_stamp(self) -> tuple[int, int] | None:

@@ -115,8 +115,12 @@ class Retriever:
         mode: str = "hybrid",
         leave_out_asked: bool = False,
         baseline: bool = False,
+        match_renderings: bool = False,
     ) -> None:
-        """`baseline`: measure the corpus baseline the learned decision reads
+        """`match_renderings`: a question the renderings bridge (rag.renderings.bridged)
+        is embedded as asked and also meets the sentences' renderings; off, every
+        question is matched as before renderings existed (see Settings.match_renderings).
+        `baseline`: measure the corpus baseline the learned decision reads
         (rag.decision.corpus_baseline: every everyday question against every
         sentence, once per index; the rules do without it)."""
         self.index = index
@@ -132,7 +136,7 @@ class Retriever:
         self._sentence_tokens: dict[int, frozenset[str]] = {}
         chunk_of = index.sentence_chunk
         self.baseline = _baseline(index) if baseline else {}
-        self._readable = bridged(index.sentences)
+        self._readable = bridged(index.sentences) if match_renderings else frozenset()
         self._context_only = np.array(
             [
                 len(s.text.strip()) < SHORT_SENTENCE and i > 0 and chunk_of[i] == chunk_of[i - 1]

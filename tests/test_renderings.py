@@ -176,3 +176,15 @@ def test_without_renderings_the_answer_keeps_the_documents_language_and_says_how
     assert not answer.abstained and answer.lang == "zh" and "python -m rag translate" in answer.notice
     assert all(not c.quote_translation for c in answer.citations)
     assert json.loads(json.dumps(answer.to_dict()))["lang"] == "zh"
+
+
+def test_matching_the_renderings_is_a_setting(pipeline, settings) -> None:
+    """On by default: an English question over the letter is embedded as asked and
+    meets the renderings; off, it is matched as if there were none."""
+    found = pipeline.retriever.search("why did he leave?")
+    assert found.same_language and "离开的原因" in found.sentences[0].sentence.text
+    off = Pipeline(settings.with_(match_renderings=0), pipeline.embedder, pipeline.index)
+    plain = off.retriever.search("why did he leave?")
+    assert not plain.same_language and "离开的原因" in plain.sentences[0].sentence.text
+    answer = off.ask("why did he leave?")
+    assert answer.lang == "en" and "reasons for leaving" in answer.answer  # still answered from the renderings
