@@ -276,7 +276,8 @@ def render_sources(answer: Answer) -> str:
     if cites:
         lines.append(title)
     for c in cites:
-        where = f"{c.source} · {c.section or '导语 / lead'} · ¶{c.paragraph}" + (f" · p. {c.page}" if c.page else "")
+        name = f"{c.title} ({c.source})" if c.title else c.source
+        where = f"{name} · {c.section or '导语 / lead'} · ¶{c.paragraph}" + (f" · p. {c.page}" if c.page else "")
         lines.append(f"  [{c.n}] {where}  (score {c.score:.3f})\n      “{' '.join(c.quote.split())}”")
         if c.quote_translation:
             lines.append(f"      = {c.quote_translation}")

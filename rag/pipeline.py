@@ -17,6 +17,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 from .answer import Policy, compose
 from .config import Settings
@@ -49,6 +50,17 @@ def clean_question(question: object, max_chars: int) -> str:
     if len(text) > max_chars:
         raise InputError(f"The question is {len(text):,} characters long; the limit is {max_chars:,}.")
     return text
+
+
+def with_titles(answer: Answer, titles: dict[str, str]) -> Answer:
+    """The answer with each citation's document title (rag.formats), where there is one."""
+    if not titles:
+        return answer
+    named = {
+        field: tuple(replace(c, title=titles.get(c.source, "")) for c in getattr(answer, field))
+        for field in ("citations", "closest")
+    }
+    return replace(answer, **named)
 
 
 class Pipeline:
@@ -130,6 +142,7 @@ class Pipeline:
         # An abstention is final: the model is not asked to answer what the text does not say.
         if self.llm is not None and not answer.abstained:  # the extractive answer is its fallback
             answer = yield from self.llm.answer(found, answer, history, retriever.index.sentence_views[0], stream)
+        answer = with_titles(answer, retriever.index.manifest.get("titles", {}))
         timings = {**found.timings_ms, "compose": compose_ms, **answer.timings_ms}
         timings["total"] = round((time.perf_counter() - t0) * 1000, 3)
         yield Answer(**{**answer.__dict__, "timings_ms": timings})

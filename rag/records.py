@@ -95,6 +95,7 @@ class Citation:
     score: float
     page: int | None = None  # 1-based page of the quote, for a PDF
     quote_translation: str = ""  # the quote's rendering in the asker's language, when the answer uses it
+    title: str = ""  # the document's own title, where its format has one ("" : name it by `source`)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -119,7 +119,8 @@ def status_html(info: dict) -> str:
 def _citation_html(c: Citation, closest: bool) -> str:
     section = html.escape(c.section or "导语 / lead")
     page = f" · p. {c.page}" if c.page else ""
-    head = f"<b>[{c.n}]</b> {section} · ¶{c.paragraph}{page} · {html.escape(c.source)} · score 相似度 {c.score:.3f}"
+    name = html.escape(f"{c.title} ({c.source})" if c.title else c.source)
+    head = f"<b>[{c.n}]</b> {section} · ¶{c.paragraph}{page} · {name} · score 相似度 {c.score:.3f}"
     kind = "rag-cite rag-closest" if closest else "rag-cite"
     rendering = (
         f'<div class="rag-rendering" lang="{detect_lang(c.quote_translation)}">{html.escape(c.quote_translation)}</div>'

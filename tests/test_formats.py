@@ -106,6 +106,7 @@ def test_one_bad_file_is_reported_and_the_rest_are_indexed(tmp_path: Path) -> No
     other = rag("ask", "--json", "--source", "notes.docx", pier, index=index, seeds=seeds, **learned)
     reply = json.loads(other.stdout)
     assert {c["source"] for c in reply["citations"] or reply["closest"]} == {"notes.docx"}
+    assert {c["title"] for c in reply["citations"] or reply["closest"]} == {"Ferry notes"}  # the file's own title
     unknown = rag("ask", "--source", "nope.pdf", pier, index=index, seeds=seeds, **learned)
     assert unknown.returncode == 2 and "No document 'nope.pdf'" in unknown.stderr and "notes.docx" in unknown.stderr
 
