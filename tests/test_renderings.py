@@ -19,7 +19,7 @@ from rag.seeds import read_seed, seed_files, seed_hashes
 from rag.store import check_fresh, read_manifest
 from rag.ui import sources_html
 
-from .conftest import SEED, rag
+from .conftest import SEED
 
 SEEDS = REPO / "seeds"
 RENDERINGS = renderings.renderings_path(SEED, "en")
@@ -67,7 +67,7 @@ def test_a_renderings_file_is_not_a_document_but_its_edits_make_the_index_stale(
         check_fresh(manifest, settings, seed_hashes(seeds), *model)
 
 
-def test_a_changed_seed_sentence_shows_up_as_missing_and_orphaned(tmp_path: Path) -> None:
+def test_a_changed_seed_sentence_shows_up_as_missing_and_orphaned(tmp_path: Path, pipeline) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     text = SEED.read_text(encoding="utf-8").replace("他选择拥抱不确定性。", "他选择了拥抱不确定性。")
@@ -75,9 +75,8 @@ def test_a_changed_seed_sentence_shows_up_as_missing_and_orphaned(tmp_path: Path
     shutil.copy(RENDERINGS, seeds)
     cover = renderings.check(read_seed(seeds / SEED.name, seeds), renderings.load(seeds / RENDERINGS.name))
     assert cover.missing == ("他选择了拥抱不确定性。",) and cover.orphaned == ("他选择拥抱不确定性。",)
-    run = rag("build", index=tmp_path / "index", seeds=seeds, RAG_EXAMPLES="none")
-    assert run.returncode == 0, run.stderr
-    assert f"note: {RENDERINGS.name}: 1 sentences without a rendering, 1 renderings" in run.stdout
+    summary = build(Settings.from_env(seeds_dir=seeds, index_dir=tmp_path / "index", examples=None), pipeline.embedder)
+    assert f"note: {RENDERINGS.name}: 1 sentences without a rendering, 1 renderings" in summary.line()
 
 
 @pytest.mark.parametrize(
