@@ -76,14 +76,16 @@ def corpus_settings(settings: Settings, corpus: Path, workdir: Path) -> Settings
     import shutil
 
     from rag.errors import InputError
+    from rag.renderings import is_renderings_file
     from rag.seeds import SUFFIXES
 
     if not corpus.is_dir():
         raise InputError(f"--corpus {corpus}: not a folder of documents.")
-    # The documents only: a corpus folder also holds its questions and notes.
+    # The documents and their renderings only: a corpus folder also holds its questions and notes.
     seeds = workdir / "seeds"
     for path in sorted(corpus.rglob("*")):
-        if path.is_file() and path.suffix.lower() in SUFFIXES and not path.name.startswith("."):
+        wanted = path.suffix.lower() in SUFFIXES or is_renderings_file(path)
+        if path.is_file() and wanted and not path.name.startswith("."):
             (seeds / path.relative_to(corpus)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, seeds / path.relative_to(corpus))
     if not seeds.is_dir():

@@ -17,7 +17,8 @@ import pytest
 from rag.config import REPO
 
 CORPORA = REPO / "corpora"
-FOLDERS = sorted(p for p in CORPORA.iterdir() if p.is_dir())
+RENDERINGS = CORPORA / "renderings"  # kept apart from the corpus folders (corpora/README.md)
+FOLDERS = sorted(p for p in CORPORA.iterdir() if p.is_dir() and p != RENDERINGS)
 KINDS = {"factual", "paraphrase", "multi", "followup", "unanswerable"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -72,3 +73,15 @@ def test_gold_is_verbatim_in_its_own_text(folder: Path) -> None:
     assert not problems, "\n".join(problems)
     kinds = {q["kind"] for q in _items(folder)}
     assert kinds == KINDS, f"{folder.name} lacks {KINDS - kinds}"
+
+
+def test_each_texts_renderings_cover_it_exactly() -> None:
+    from rag import renderings
+    from rag.seeds import read_seed
+
+    files = sorted(RENDERINGS.glob("*.jsonl"))
+    assert len(files) == len(FOLDERS)
+    for path in files:
+        (text,) = CORPORA.glob(f"*/{path.name.rsplit('.', 2)[0]}")
+        cover = renderings.check(read_seed(text, text.parent), renderings.load(path))
+        assert cover.complete, f"{path.name}: {len(cover.missing)} missing, {len(cover.orphaned)} orphaned"
