@@ -63,7 +63,6 @@ def run(embedder: str) -> dict:
     from rag import uploads
     from rag.config import Settings
     from rag.pipeline import Pipeline
-    from rag.ui_documents import rebuilder_for
 
     asked = [q["question"] for q in questions()][:100]
     with tempfile.TemporaryDirectory(prefix="rag-bench-upload-") as tmp:
@@ -80,7 +79,7 @@ def run(embedder: str) -> dict:
         time.sleep(5)
         stop.set()
         time.sleep(0.2)
-        rebuilder = rebuilder_for(pipe, settings)
+        rebuilder = uploads.rebuilder_for(pipe, settings)
         during: list = []
         stop = threading.Event()
         thread = threading.Thread(target=asker, args=(pipe, asked, stop, during))

@@ -71,7 +71,7 @@ class ExampleBank:
     queries: tuple[str, ...]
     rows: tuple[tuple[int, ...], ...]
     vectors: np.ndarray  # (examples, dim), unit length
-    # Whether each entry's query is the question as asked (rag.lexicon.expand_for). A question
+    # Whether each entry's query is the question as asked (rag.lexicon.expand). A question
     # that renderings bridge has two entries, as asked and with glosses: a query meets the
     # entries embedded as it was, since the two kinds of vector do not compare alike.
     as_asked: tuple[bool, ...] = ()

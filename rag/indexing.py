@@ -206,7 +206,7 @@ def open_index(settings: Settings, embedder: Embedder, say: Callable[[str], None
     try:
         return _fresh(settings, embedder)
     except (IndexMissing, IndexStale) as first:
-        with build_lock(settings.index_dir.with_name(settings.index_dir.name + "-build")):
+        with build_lock_for(settings):
             try:  # another process may have built it while we waited
                 return _fresh(settings, embedder)
             except (IndexMissing, IndexStale):
@@ -216,6 +216,11 @@ def open_index(settings: Settings, embedder: Embedder, say: Callable[[str], None
             summary = build(settings, embedder, progress=False)
             say(f"Built: {summary.line()}")
         return _fresh(settings, embedder)
+
+
+def build_lock_for(settings: Settings):
+    """The lock every build of `settings.index_dir` takes (a folder beside it), whoever starts it."""
+    return build_lock(settings.index_dir.with_name(settings.index_dir.name + "-build"))
 
 
 def _fresh(settings: Settings, embedder: Embedder) -> IndexData:

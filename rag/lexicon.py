@@ -146,15 +146,6 @@ def translations(tokens: list[str], lexicon: dict) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def expand_for(query: str, question: str, lexicon: dict, readable: frozenset[str], cutter=None):
-    """`expand` as the retriever and the worked examples both embed a question:
-    as asked when renderings make every document readable in `question`'s
-    language (`readable`: rag.renderings.bridged of the index's sentences)."""
-    from .decision import detect_lang
-
-    return expand(query, lexicon, cutter, as_asked=detect_lang(question) in readable)
-
-
 def expand(query: str, lexicon: dict, cutter=None, as_asked: bool = False) -> tuple[list[str], list[str], str]:
     """The query's words, the corpus words its English words translate to,
     and the text embedded for it: the query followed by those translations,

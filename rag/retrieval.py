@@ -25,7 +25,7 @@ from .decision import detect_lang
 from .embedding import Embedder
 from .errors import InputError
 from .lexical import is_latin, tokenize
-from .lexicon import expand_for, translations
+from .lexicon import expand, translations
 from .offtopic import background_questions, closest_background
 from .records import Hit, ScoredSentence
 from .renderings import bridged
@@ -153,9 +153,7 @@ class Retriever:
         t: dict[str, float] = {}
         clock = time.perf_counter()
         own = detect_lang(question or query) in self._readable
-        tokens, translated, text = expand_for(
-            query, question or query, self.index.lexicon, self._readable, self.index.cutter
-        )
+        tokens, translated, text = expand(query, self.index.lexicon, self.index.cutter, as_asked=own)
         qvec = self.embedder.embed_queries([text])[0]
         clock = _lap(t, "embed", clock)
         dense_ids, dense_scores = self._dense(qvec, allowed)

@@ -128,5 +128,7 @@ def load_seeds(seeds_dir: Path) -> list[Document]:
 
 def seed_hashes(seeds_dir: Path) -> dict[str, str]:
     """sha256 of each file's bytes, renderings included, for staleness checks without parsing."""
-    seed_files(seeds_dir)  # the same error as a build when there is no document
-    return {p.relative_to(seeds_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in _files(seeds_dir)}
+    files = _files(seeds_dir)
+    if all(is_renderings_file(p) for p in files):  # the same error as a build when there is no document
+        seed_files(seeds_dir)
+    return {p.relative_to(seeds_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}

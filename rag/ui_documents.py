@@ -48,7 +48,7 @@ def documents_panel(pipeline: Pipeline, settings: Settings) -> Controls:
     source = gr.Dropdown(_choices(pipeline), value=ALL, label="Answer from 回答依据", elem_id="source")
     if not settings.uploads_on:
         return Controls(source)
-    rebuilder = rebuilder_for(pipeline, settings)
+    rebuilder = uploads.rebuilder_for(pipeline, settings)
     with gr.Accordion("Documents 文档", open=False, elem_id="documents"):
         upload = gr.UploadButton(
             f"Add a document 添加文档 (PDF, Word, web page, text; ≤ {settings.upload_max_mb:g} MB)",
@@ -66,7 +66,7 @@ def documents_panel(pipeline: Pipeline, settings: Settings) -> Controls:
         if not path:
             return _status("No file was received.", "rag-error"), gr.skip()
         try:
-            data = _read(Path(path), settings.upload_max_mb)
+            data = uploads.read_upload(Path(path), settings.upload_max_mb)
             saved = uploads.save(settings.seeds_dir, Path(path).name, data, settings.upload_max_mb)
         except RagError as e:
             return _status(str(e), "rag-error"), gr.skip()
@@ -95,27 +95,3 @@ def documents_panel(pipeline: Pipeline, settings: Settings) -> Controls:
     remove.click(removed, doomed, [status, timer], api_visibility="private")
     timer.tick(tick, None, [status, source, doomed, timer], api_visibility="private")
     return Controls(source)
-
-
-def _read(path: Path, max_mb: float) -> bytes:
-    """The uploaded file's bytes, refusing an oversized one before reading it."""
-    from .errors import InputError
-
-    size = path.stat().st_size
-    if size > max_mb * 1024 * 1024:
-        raise InputError(f"{path.name} is {size / 1024 / 1024:.1f} MB; the limit is {max_mb:g} MB.")
-    return path.read_bytes()
-
-
-def rebuilder_for(pipeline: Pipeline, settings: Settings) -> uploads.Rebuilder:
-    """A `Rebuilder` that builds this pipeline's index under the build lock, then has it reload."""
-    from .indexing import build
-    from .store import build_lock
-
-    def rebuild() -> str:
-        with build_lock(settings.index_dir.with_name(settings.index_dir.name + "-build")):
-            summary = build(settings, pipeline.embedder)
-        pipeline.refresh()
-        return summary.line().replace("\n  ", "; ")
-
-    return uploads.Rebuilder(rebuild)

@@ -30,9 +30,14 @@ import zipfile
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError, RagError
 from .formats import SUFFIXES, decode
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .pipeline import Pipeline
 
 _ODD = re.compile(r"[^\w.\-]+")  # \w is Unicode: 笔记 stays; spaces, slashes and the like go
 NAME_MAX = 100
@@ -132,6 +137,27 @@ def remove(seeds_dir: Path, name: str, documents: list[str]) -> Path:
     for renderings in seeds_dir.glob(f"{path.name}.*.jsonl"):
         renderings.unlink()
     return path
+
+
+def read_upload(path: Path, max_mb: float) -> bytes:
+    """An uploaded file's bytes, refusing an oversized one before reading it."""
+    size = path.stat().st_size
+    if size > max_mb * 1024 * 1024:
+        raise InputError(f"{path.name} is {size / 1024 / 1024:.1f} MB; the limit is {max_mb:g} MB.")
+    return path.read_bytes()
+
+
+def rebuilder_for(pipeline: Pipeline, settings: Settings) -> Rebuilder:
+    """A `Rebuilder` that builds the pipeline's index under the build lock, then has it reload."""
+    from .indexing import build, build_lock_for
+
+    def rebuild() -> str:
+        with build_lock_for(settings):
+            summary = build(settings, pipeline.embedder)
+        pipeline.refresh()
+        return summary.line().replace("\n  ", "; ")
+
+    return Rebuilder(rebuild)
 
 
 class Rebuilder:

@@ -14,7 +14,6 @@ from rag.config import Settings
 from rag.errors import InputError
 from rag.page import load_about
 from rag.pipeline import Pipeline
-from rag.ui_documents import rebuilder_for
 
 from .conftest import SEED, make_settings
 
@@ -106,7 +105,7 @@ def test_a_background_build_adds_the_document_while_the_old_index_answers(tmp_pa
         shutil.copy(p, seeds)
     settings = make_settings(tmp_path, seeds_dir=seeds)
     mine = Pipeline(settings, pipeline.embedder, pipeline.index)
-    rebuilder = rebuilder_for(mine, settings)
+    rebuilder = uploads.rebuilder_for(mine, settings)
     uploads.save(seeds, "report.pdf", PDF, settings.upload_max_mb)
     rebuilder.start("added report.pdf")
     assert rebuilder.busy and "keep answering" in rebuilder.status
