@@ -153,8 +153,10 @@ class Retriever:
         t: dict[str, float] = {}
         clock = time.perf_counter()
         own = detect_lang(question or query) in self._readable
+        followup = question not in (None, query)  # also embedded on its own (`_own_offtopic`)
         tokens, translated, text = expand(query, self.index.lexicon, self.index.cutter, as_asked=own)
-        qvec = self.embedder.embed_queries([text])[0]
+        vecs = self.embedder.embed_queries([text, question] if followup else [text])  # one call: cheaper than two
+        qvec = vecs[0]
         clock = _lap(t, "embed", clock)
         dense_ids, dense_scores = self._dense(qvec, allowed)
         clock = _lap(t, "dense", clock)
@@ -179,9 +181,8 @@ class Retriever:
         clock = _lap(t, "sentences", clock)
         own_tokens = tokens if question in (None, query) else tokenize(question, self.index.cutter)
         own_offtopic = None
-        if question not in (None, query) and sentences:
-            own_offtopic = self._own_offtopic(question, views, sentences[:OWN_TOP])
-            _lap(t, "followup", clock)
+        if followup and sentences:
+            own_offtopic = self._own_offtopic(vecs[1], views, sentences[:OWN_TOP])
         return Retrieval(
             hits=hits,
             sentences=sentences,
@@ -196,10 +197,9 @@ class Retriever:
             timings_ms=t,
         )
 
-    def _own_offtopic(self, question: str, views: np.ndarray, sentences: list[ScoredSentence]) -> float:
+    def _own_offtopic(self, vec: np.ndarray, views: np.ndarray, sentences: list[ScoredSentence]) -> float:
         """Nearest everyday question minus nearest of `sentences`, for the
-        question's own vector (a second embedding, for follow-ups only)."""
-        vec = self.embedder.embed_queries([question])[0]
+        follow-up's own vector `vec` (embedded with its query, in one call)."""
         rows = [s.row for s in sentences if s.row >= 0]
         near = float((views[:, rows] @ vec).max()) if rows else -1.0
         return closest_background(self.index.background, vec) - near
