@@ -164,3 +164,26 @@ def sentence_views(sentences: Sequence[Sentence]) -> list[list[str]]:
     ]
     rendered = [s.rendering or s.text for s in sentences]
     return [alone, headed, after, rendered]
+
+
+def chunk_renderings(chunks: Sequence[Chunk], sentences: Sequence[Sentence]) -> list[str]:
+    """Each chunk in the other language, from its sentences' renderings
+    (rag.renderings), "" for a chunk none of whose sentences has one. Dense
+    search reads it for a question the renderings bridge: a Chinese question
+    finds an English document's passages, not only the Chinese ones.
+
+    >>> from rag.records import Chunk, Sentence
+    >>> ch = Chunk("c", "a.txt", "", 1, 0, 8, "他走了。没说原因。")
+    >>> ss = [Sentence("c", "a.txt", "", 1, 0, 4, "他走了。", rendering="He left."),
+    ...       Sentence("c", "a.txt", "", 1, 4, 9, "没说原因。")]
+    >>> chunk_renderings([ch], ss)
+    ['He left. 没说原因。']
+    """
+    parts: dict[str, list[Sentence]] = {}
+    for s in sentences:
+        parts.setdefault(s.chunk_id, []).append(s)
+    out = []
+    for c in chunks:
+        own = parts.get(c.id, [])
+        out.append(" ".join(s.rendering or s.text for s in own) if any(s.rendering for s in own) else "")
+    return out

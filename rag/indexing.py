@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import renderings, vectorcache
-from .chunking import chunk_documents, sentence_views
+from .chunking import chunk_documents, chunk_renderings, sentence_views
 from .config import Settings
 from .conversation import contextual_query
 from .decision import detect_lang
@@ -80,11 +80,14 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     chunks, sentences = chunk_documents(docs, settings.chunk_size, settings.chunk_min)
     sentences, notes = renderings.attach(settings.seeds_dir, docs, sentences)
     views = sentence_views(sentences)
-    texts = [c.embed_text() for c in chunks] + [t for view in views for t in view]
+    rendered = chunk_renderings(chunks, sentences)
+    texts = [c.embed_text() for c in chunks] + [t for view in views for t in view] + [r for r in rendered if r]
     passages = vectorcache.load(settings.model_cache, vectorcache.passage_key(embedder))
     vecs = _embed_once(embedder, texts, passages, progress)
     reused_passages = sum(t in passages for t in set(texts))
-    sentence_vecs = vecs[len(chunks) :].reshape(len(views), len(sentences), -1)
+    n_views = len(views) * len(sentences)
+    sentence_vecs = vecs[len(chunks) : len(chunks) + n_views].reshape(len(views), len(sentences), -1)
+    rendered_vecs = _with_renderings(vecs[: len(chunks)], rendered, vecs[len(chunks) + n_views :])
     meta = build_meta(settings, embedder, files, int(vecs.shape[1]))
     meta["titles"] = {d.source: d.title for d in docs if d.title}  # what citations and the page call them
     words = chunk_words(chunks)
@@ -107,6 +110,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
         background,
         bank,
         words,
+        rendered_vecs,
     )
     vectorcache.save(settings.model_cache, key, questions)
     vectorcache.save(settings.model_cache, vectorcache.passage_key(embedder), dict(zip(texts, vecs, strict=True)))
@@ -189,6 +193,17 @@ def _embed_once(embedder: Embedder, texts: list[str], known: dict[str, np.ndarra
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     return np.stack([known[t] for t in texts]).astype(np.float32)
+
+
+def _with_renderings(chunk_vecs: np.ndarray, rendered: list[str], vecs: np.ndarray) -> np.ndarray | None:
+    """The chunk vectors with each rendered chunk's own in its place (a chunk
+    without a rendering keeps its vector); None when no chunk has one."""
+    rows = [i for i, text in enumerate(rendered) if text]
+    if not rows:
+        return None
+    out = chunk_vecs.copy()
+    out[rows] = vecs
+    return out
 
 
 def build_meta(settings: Settings, embedder: Embedder, seeds: dict[str, str], dim: int) -> dict:

@@ -158,7 +158,7 @@ class Retriever:
         vecs = self.embedder.embed_queries([text, question] if followup else [text])  # one call: cheaper than two
         qvec = vecs[0]
         clock = _lap(t, "embed", clock)
-        dense_ids, dense_scores = self._dense(qvec, allowed)
+        dense_ids, dense_scores = self._dense(qvec, allowed, rendered=own)
         clock = _lap(t, "dense", clock)
         expanded = [w for w in tokens + translated if w in self.index.vocabulary]
         bm25_ids = self._bm25(expanded, allowed)
@@ -218,15 +218,28 @@ class Retriever:
             raise InputError(f"No document {source!r} in the index; it holds: {', '.join(sorted(self._by_source))}.")
         return ids
 
-    def _dense(self, qvec: np.ndarray, allowed: np.ndarray | None = None) -> tuple[list[int], list[float]]:
+    def _dense(
+        self, qvec: np.ndarray, allowed: np.ndarray | None = None, rendered: bool = False
+    ) -> tuple[list[int], list[float]]:
+        """Chunks by cosine, best first; `rendered`: each chunk also as read in
+        the other language (`IndexData.dense_rendered`), the closer of the two counting."""
         import faiss
 
         n = min(self.index.dense.ntotal, pool_size(self.retrieve_k))
         # FAISS skips the other documents' chunks inside the search (flat or HNSW alike).
         params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        scores, ids = self.index.dense.search(qvec.reshape(1, -1).astype(np.float32), n, params=params)
-        keep = ids[0] >= 0
-        return ids[0][keep].tolist(), scores[0][keep].tolist()
+        query = qvec.reshape(1, -1).astype(np.float32)
+        stores = [self.index.dense]
+        if rendered and self.index.dense_rendered is not None:
+            stores.append(self.index.dense_rendered)
+        best: dict[int, float] = {}
+        for store in stores:
+            scores, ids = store.search(query, n, params=params)
+            for i, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True):
+                if i >= 0 and score > best.get(i, -2.0):
+                    best[i] = score
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        return [i for i, _ in ranked], [score for _, score in ranked]
 
     def _bm25(self, tokens: list[str], allowed: np.ndarray | None = None) -> list[int]:
         if not tokens:

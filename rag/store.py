@@ -7,7 +7,9 @@ Files, none of them pickle:
   sha256 and size of every other file here;
 - `chunks.json`: the chunks and their sentences (text and offsets);
 - `dense.faiss`: chunk vectors (inner product on unit vectors; flat, or HNSW
-  above `hnsw_above` chunks); `sentences.npy`: sentence vectors, one row
+  above `hnsw_above` chunks); `dense-rendered.faiss`, when the seeds have
+  renderings: the same with each chunk read in the other language
+  (`chunking.chunk_renderings`); `sentences.npy`: sentence vectors, one row
   of each per view (`chunking.sentence_views`);
 - `bm25/`: the `bm25s` index, saved without pickle;
 - `lexicon.json`: English words → corpus words (see `rag.lexicon`), and the
@@ -41,8 +43,8 @@ from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 9  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
-# 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view
+VERSION = 10  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
+# 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view; 10: rendered chunks
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip
@@ -71,6 +73,7 @@ class IndexData:
     background: np.ndarray  # (questions, dim): everyday questions; see rag.offtopic
     examples: ExampleBank  # questions with known answer sentences; see rag.examples
     cutter: object  # jieba over the corpus's part of its dictionary (rag.lexical.query_cutter)
+    dense_rendered: object = None  # faiss.Index over the chunks read in the other language, if any
 
 
 def chunker_settings(settings: Settings) -> dict:
@@ -93,11 +96,15 @@ def write_index(
     background_vecs: np.ndarray | None = None,
     examples: ExampleBank | None = None,
     words: ChunkWords | None = None,
+    rendered_vecs: np.ndarray | None = None,
 ) -> Path:
     """Write every file to a temporary folder, then swap it into place.
-    Without `background_vecs` the off-topic check has nothing to compare with,
-    without `examples` no sentence gains from them; without `words` they are
-    made from the chunks (`chunk_words`)."""
+        Without `background_vecs` the off-topic check has nothing to compare with,
+        without `examples` no sentence gains from them; without `words` they are
+        made from the chunks (`chunk_words`); `rendered_vecs` (the chunks read in
+    the other language, `chunking.chunk_renderings`) only when there are renderings."""
+    import faiss
+
     tmp = temp_folder(index_dir)
     tmp.mkdir(parents=True)
     dim = chunk_vecs.shape[1]
@@ -107,6 +114,8 @@ def write_index(
     words = words or chunk_words(chunks)
     try:
         _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above, words.tokens)
+        if rendered_vecs is not None:
+            faiss.write_index(dense_index(rendered_vecs, hnsw_above), str(tmp / "dense-rendered.faiss"))
         lexicon = {"format": FORMAT + "/lexicon", "version": VERSION, "words": words.lexicon}
         _write_json(tmp / "lexicon.json", {**lexicon, "dictionary": words.dictionary})
         np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=STORED), allow_pickle=False)
@@ -315,9 +324,14 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     if background.ndim != 2 or background.shape[1] != dense.d:
         raise ValueError("background vectors do not match the manifest's dimension")
     examples = _read_examples(index_dir, dense.d, len(sentences))
+    rendered = None
+    if "dense-rendered.faiss" in manifest["files"]:
+        rendered = faiss.read_index(str(index_dir / "dense-rendered.faiss"))
+        if (rendered.ntotal, rendered.d) != (dense.ntotal, dense.d):
+            raise ValueError("the rendered chunk vectors do not match the chunk vectors")
     return IndexData(
         index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab, background, examples,
-        cutter,
+        cutter, rendered,
     )  # fmt: skip
 
 

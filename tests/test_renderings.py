@@ -187,3 +187,28 @@ def test_matching_the_renderings_is_a_setting(pipeline, settings) -> None:
     assert not plain.same_language and "离开的原因" in plain.sentences[0].sentence.text
     answer = off.ask("why did he leave?")
     assert answer.lang == "en" and "reasons for leaving" in answer.answer  # still answered from the renderings
+
+
+def test_a_chinese_question_finds_the_english_document_among_chinese_ones(tmp_path: Path, pipeline) -> None:
+    """Two training texts of corpora/ with their renderings: Chinese questions about
+    the English one. Dense search also reads each passage in the other language
+    (`IndexData.dense_rendered`); without it the Chinese text's passages crowd the
+    English one out before its sentences are scored."""
+    from dataclasses import replace
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name in ("db-backup-migration-pgbackrest.zh.txt", "ferrypix-photo-sync.en.txt"):
+        (text,) = (REPO / "corpora").glob(f"*/{name}")
+        shutil.copy(text, seeds)
+        shutil.copy(next((REPO / "corpora" / "renderings").glob(f"{name}.*.jsonl")), seeds)
+    settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp_path / "index").with_(examples=None)
+    build(settings, pipeline.embedder)
+    both = Pipeline(settings, pipeline.embedder, open_index(settings, pipeline.embedder, say=lambda _m: None))
+    questions = ["文件名太长的话会怎么处理？", "索引里每个文件大概占多少空间？"]  # te07, te12
+    first = [both.retriever.search(q).sentences[0].sentence.source for q in questions]
+    assert first == ["ferrypix-photo-sync.en.txt"] * 2, first
+    blind = Pipeline(settings, pipeline.embedder, replace(both.index, dense_rendered=None))
+    assert "db-backup-migration-pgbackrest.zh.txt" in [
+        blind.retriever.search(q).sentences[0].sentence.source for q in questions
+    ]
