@@ -90,7 +90,7 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     rendered_vecs = _with_renderings(vecs[: len(chunks)], rendered, vecs[len(chunks) + n_views :])
     meta = build_meta(settings, embedder, files, int(vecs.shape[1]))
     meta["titles"] = {d.source: d.title for d in docs if d.title}  # what citations and the page call them
-    words = chunk_words(chunks)
+    words = chunk_words(chunks, rendered)
     key = vectorcache.model_key(embedder)
     # this backend's own cached vectors win over the replaced index's, which
     # the other backend may have built (the same model, to the fourth decimal)

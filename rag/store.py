@@ -150,11 +150,15 @@ class ChunkWords:
     dictionary: dict  # rag.lexical.corpus_dictionary of the chunks
 
 
-def chunk_words(chunks: list[Chunk]) -> ChunkWords:
+def chunk_words(chunks: list[Chunk], rendered: list[str] | None = None) -> ChunkWords:
+    """The chunks' words, each with those of its rendering (`chunking.chunk_renderings`)
+    when it has one: BM25 then matches a question's own words in either language."""
     from .lexical import corpus_dictionary, cut, tokenize
     from .lexicon import build_lexicon
 
     texts = [c.embed_text() for c in chunks]
+    if rendered:
+        texts = [f"{t}\n{r}" if r else t for t, r in zip(texts, rendered, strict=True)]
     tokens = [tokenize(t) for t in texts]
     lexicon = build_lexicon({t for row in tokens for t in row if len(t) >= 2}, cut)
     return ChunkWords(tokens, lexicon, corpus_dictionary(texts))

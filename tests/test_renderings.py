@@ -190,25 +190,25 @@ def test_matching_the_renderings_is_a_setting(pipeline, settings) -> None:
 
 
 def test_a_chinese_question_finds_the_english_document_among_chinese_ones(tmp_path: Path, pipeline) -> None:
-    """Two training texts of corpora/ with their renderings: Chinese questions about
-    the English one. Dense search also reads each passage in the other language
-    (`IndexData.dense_rendered`); without it the Chinese text's passages crowd the
-    English one out before its sentences are scored."""
-    from dataclasses import replace
-
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    for name in ("db-backup-migration-pgbackrest.zh.txt", "ferrypix-photo-sync.en.txt"):
-        (text,) = (REPO / "corpora").glob(f"*/{name}")
-        shutil.copy(text, seeds)
-        shutil.copy(next((REPO / "corpora" / "renderings").glob(f"{name}.*.jsonl")), seeds)
-    settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp_path / "index").with_(examples=None)
-    build(settings, pipeline.embedder)
-    both = Pipeline(settings, pipeline.embedder, open_index(settings, pipeline.embedder, say=lambda _m: None))
+    """Two training texts of corpora/: Chinese questions about the English one.
+    With their renderings, dense search and BM25 also read each passage in the
+    other language (`chunking.chunk_renderings`); without them the Chinese
+    text's passages crowd the English one out before its sentences are scored."""
     questions = ["文件名太长的话会怎么处理？", "索引里每个文件大概占多少空间？"]  # te07, te12
-    first = [both.retriever.search(q).sentences[0].sentence.source for q in questions]
-    assert first == ["ferrypix-photo-sync.en.txt"] * 2, first
-    blind = Pipeline(settings, pipeline.embedder, replace(both.index, dense_rendered=None))
-    assert "db-backup-migration-pgbackrest.zh.txt" in [
-        blind.retriever.search(q).sentences[0].sentence.source for q in questions
-    ]
+
+    def first_sources(with_renderings: bool) -> list[str]:
+        seeds = tmp_path / f"seeds-{with_renderings}"
+        seeds.mkdir()
+        for name in ("db-backup-migration-pgbackrest.zh.txt", "ferrypix-photo-sync.en.txt"):
+            (text,) = (REPO / "corpora").glob(f"*/{name}")
+            shutil.copy(text, seeds)
+            if with_renderings:
+                shutil.copy(next((REPO / "corpora" / "renderings").glob(f"{name}.*.jsonl")), seeds)
+        settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp_path / f"index-{with_renderings}")
+        settings = settings.with_(examples=None)
+        build(settings, pipeline.embedder)
+        pipe = Pipeline(settings, pipeline.embedder, open_index(settings, pipeline.embedder, say=lambda _m: None))
+        return [pipe.retriever.search(q).sentences[0].sentence.source for q in questions]
+
+    assert first_sources(True) == ["ferrypix-photo-sync.en.txt"] * 2
+    assert first_sources(False) == ["db-backup-migration-pgbackrest.zh.txt"] * 2
