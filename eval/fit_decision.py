@@ -12,6 +12,14 @@ the documents). Deterministic: the same data give the same file.
 
     python -m eval.fit_decision                 # the default split; writes rag/decision.json
     python -m eval.fit_decision --out /tmp/d.json --corpus corpora/ferrypix-photo-sync
+    python -m eval.fit_decision --examples eval/questions.jsonl   # writes eval/questions.jsonl.decision.json
+
+`--examples FILE` fits the decision of one corpus on its own worked examples
+(answerable and not), over the project's index, each question answered
+without its own example: every feature, and a threshold chosen on scores
+out of fold (`FOLDS`), so the false abstentions it allows are those of
+questions the fit did not see. The pipeline uses it while that file is
+unchanged (rag.decision.model_for).
 
 Keep test documents out of `--corpus`: the corpora not named here, and the
 works of Lu Xun, are what the decision is judged on.
@@ -34,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import REPO, Settings
-from rag.decision import MODEL, DecisionModel, Features, detect_lang, features, save_model
+from rag.decision import MODEL, DecisionModel, Features, detect_lang, examples_model_path, features, save_model
 
 from .metrics import auroc
 
@@ -57,6 +65,7 @@ TRAIN = (
 )
 L2 = 1.0
 MAX_FALSE = 0.05
+FOLDS = 5
 
 
 def rows_for(settings: Settings, questions: Path, leave_out_asked: bool) -> list[tuple[Features, bool]]:
@@ -193,13 +202,61 @@ def fit(data: dict[str, list[tuple[Features, bool]]], l2: float, max_false: floa
     )  # fmt: skip
 
 
+def fit_examples(rows: list[tuple[Features, bool]], l2: float, max_false: float, folds: int = FOLDS) -> DecisionModel:
+    """One corpus's decision from its own labelled questions: a logistic model
+    over every feature, its threshold chosen on out-of-fold scores (question i
+    in fold i % `folds`, so the same file gives the same model)."""
+    names = [f.name for f in fields(Features)]
+    X, y, doc = _arrays({"examples": rows}, names)
+    fold = np.arange(len(y)) % folds
+    held = np.zeros(len(y))
+    for k in range(folds):
+        *_, prob = _fit(X[fold != k], y[fold != k], doc[fold != k], l2)
+        held[fold == k] = prob(X[fold == k])
+    mean, scale, w, _ = _fit(X, y, doc, l2)
+    threshold = choose_threshold(held, y, doc, max_false)
+    header = {
+        "fitted_by": "python -m eval.fit_decision --examples",
+        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": {"l2": l2, "max_false": max_false, "folds": folds, "threshold_on": "out-of-fold scores"},
+        "out_of_fold_auroc": auroc(held.tolist(), y.tolist()),
+    }
+    return DecisionModel(
+        tuple(names), *(tuple(round(float(v), 6) for v in a) for a in (mean, scale, w[1:])),
+        round(float(w[0]), 6), round(threshold, 4), header,
+    )  # fmt: skip
+
+
+def main_examples(examples: Path, l2: float, max_false: float) -> int:
+    from rag.examples import examples_sha256
+    from rag.seeds import seed_hashes
+
+    settings = Settings.from_env(llm_base_url="", llm_model="", decision="learned", examples=examples)
+    rows = rows_for(settings, examples, leave_out_asked=True)
+    model = fit_examples(rows, l2, max_false)
+    name = examples.resolve().relative_to(REPO).as_posix() if examples.resolve().is_relative_to(REPO) else str(examples)
+    model.header.update(
+        trained_on={name: {"questions": len(rows), "answerable": sum(label for _, label in rows)}},
+        examples_sha256=examples_sha256(examples),
+        seeds=seed_hashes(settings.seeds_dir),
+    )
+    out = examples_model_path(examples)
+    save_model(model, out)
+    print(f"out-of-fold AUROC {model.header['out_of_fold_auroc']}, threshold {model.threshold}", file=sys.stderr)
+    print(f"Wrote {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.fit_decision", description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, action="append", help="a training corpus folder (repeatable)")
     ap.add_argument("--out", type=Path, default=MODEL)
     ap.add_argument("--l2", type=float, default=L2)
     ap.add_argument("--max-false", type=float, default=MAX_FALSE)
+    ap.add_argument("--examples", type=Path, help="fit one corpus's decision on this worked-examples file")
     args = ap.parse_args(argv)
+    if args.examples:
+        return main_examples(args.examples, args.l2, args.max_false)
     corpora = args.corpus or [REPO / c for c in TRAIN]
     settings = Settings.from_env(llm_base_url="", llm_model="", decision="learned")  # its retriever reads the baseline
     data = collect(settings, [c.relative_to(REPO) if c.is_absolute() else c for c in corpora])

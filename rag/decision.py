@@ -160,6 +160,31 @@ def params_sha256(parameters: dict) -> str:
     return hashlib.sha256(json.dumps(parameters, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+def examples_model_path(examples: Path) -> Path:
+    """Where the decision fitted on a worked-examples file lives: beside it
+    (`python -m eval.fit_decision --examples FILE`)."""
+    return examples.with_name(examples.name + ".decision.json")
+
+
+def model_for(examples: Path | None, examples_sha: str, say=lambda _m: None) -> DecisionModel:
+    """The decision for a corpus: the one fitted on its own worked examples
+    when they have one and it was fitted on them as they are now, else the
+    general one (`MODEL`, fitted across documents). The corpus's own labelled
+    questions calibrate it to how close questions come to its sentences;
+    without them the general model judges by `lift` alone."""
+    own = examples_model_path(examples) if examples is not None else None
+    if own is None or not own.exists():
+        return load_model()
+    model = load_model(own)
+    if model.header.get("examples_sha256") != examples_sha:
+        say(
+            f"note: {own.name} was fitted on another version of {examples.name}; using the general decision. "
+            f"Refit it with python -m eval.fit_decision --examples {examples}."
+        )
+        return load_model()
+    return model
+
+
 def load_model(path: Path = MODEL) -> DecisionModel:
     """The saved decision; ModelError when it is missing, damaged or edited."""
     try:

@@ -22,9 +22,10 @@ from dataclasses import replace
 from .answer import Policy, compose
 from .config import Settings
 from .conversation import Turn, contextual_query
-from .decision import load_model
+from .decision import model_for
 from .embedding import Embedder, load_embedder
 from .errors import InputError, RagError
+from .examples import examples_sha256
 from .generate import LLMAnswerer
 from .indexing import open_index
 from .records import Answer
@@ -64,10 +65,18 @@ def with_titles(answer: Answer, titles: dict[str, str]) -> Answer:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, embedder: Embedder, index: IndexData, leave_out_asked: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        index: IndexData,
+        leave_out_asked: bool = False,
+        say: Callable[[str], None] = lambda _m: None,
+    ) -> None:
         """`leave_out_asked`: an example identical to the question asked is not
         looked up (rag.examples); evaluations set it, so the examples file
-        measures how well the examples carry over, not their recall."""
+        measures how well the examples carry over, not their recall. `say`
+        hears a note when the decision fitted on the examples is out of date."""
         # Process-wide, once: one query over a small flat index is fastest on one
         # thread, and FAISS's default OpenMP team spins after each search and
         # starves the next query embedding of both cores (bench/README.md).
@@ -79,7 +88,9 @@ class Pipeline:
         self.policy = Policy(
             top_k=settings.top_k,
             abstain_below=settings.abstain_threshold or Policy.abstain_below,
-            model=load_model() if settings.decision == "learned" else None,
+            model=model_for(settings.examples, examples_sha256(settings.examples), say)
+            if settings.decision == "learned"
+            else None,
         )
         self._lock = threading.Lock()
         # the optional generating model (issue 5); None: every answer is extractive
@@ -90,7 +101,7 @@ class Pipeline:
     @classmethod
     def load(cls, settings: Settings, say: Callable[[str], None] = print, leave_out_asked: bool = False) -> Pipeline:
         embedder = load_embedder(settings)
-        return cls(settings, embedder, open_index(settings, embedder, say), leave_out_asked)
+        return cls(settings, embedder, open_index(settings, embedder, say), leave_out_asked, say)
 
     def _use(self, index: IndexData) -> None:
         self.index = index

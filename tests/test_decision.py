@@ -99,3 +99,42 @@ def test_fitting_is_deterministic_and_keeps_only_features_that_help_on_a_left_ou
     assert "lift" in first.features and "cross" not in first.features
     save_model(first, tmp_path / "d.json")
     assert load_model(tmp_path / "d.json").parameters() == first.parameters()
+
+
+def test_the_letters_examples_have_a_decision_fitted_on_them_as_they_are() -> None:
+    """eval/questions.jsonl.decision.json: refit with `python -m eval.fit_decision
+    --examples eval/questions.jsonl` whenever the examples change."""
+    from rag.config import REPO
+    from rag.decision import examples_model_path, model_for
+    from rag.examples import examples_sha256
+
+    examples = REPO / "eval" / "questions.jsonl"
+    own = load_model(examples_model_path(examples))
+    assert own.header["examples_sha256"] == examples_sha256(examples), "refit: the examples changed"
+    assert own.header["fitted_by"] == "python -m eval.fit_decision --examples"
+    assert own.header["settings"]["threshold_on"] == "out-of-fold scores"
+    assert model_for(examples, examples_sha256(examples)) == own
+
+
+def test_examples_without_a_fit_of_their_own_or_a_stale_one_get_the_general_decision(tmp_path: Path) -> None:
+    from rag.config import REPO
+    from rag.decision import examples_model_path, model_for
+
+    examples = tmp_path / "mine.jsonl"
+    examples.write_text("", encoding="utf-8")
+    assert model_for(examples, "whatever") == load_model() == model_for(None, "")
+    shutil.copy(examples_model_path(REPO / "eval" / "questions.jsonl"), examples_model_path(examples))
+    notes: list[str] = []
+    assert model_for(examples, "another version", notes.append) == load_model()
+    assert "fitted on another version of mine.jsonl" in notes[0] and "--examples" in notes[0]
+
+
+def test_a_fit_on_examples_is_deterministic_and_its_threshold_comes_from_unseen_questions() -> None:
+    from eval.fit_decision import fit_examples
+
+    rows = [(Features(lift=x, cosine=0.8 + x / 100), x > 2.0) for x in [i / 4 for i in range(40)]]
+    rows += [(Features(lift=x), x > 3.5) for x in (0.5, 2.5, 3.0, 3.8)]  # some overlap: not separable
+    a, b = fit_examples(rows, 1.0, 0.05), fit_examples(rows, 1.0, 0.05)
+    assert a.parameters() == b.parameters() and set(a.features) == set(REASONS)
+    assert a.score(Features(lift=9.0, cosine=0.89)) > a.threshold > a.score(Features(lift=0.0, cosine=0.8))
+    assert 0.5 < a.header["out_of_fold_auroc"] <= 1.0
