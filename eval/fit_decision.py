@@ -19,7 +19,8 @@ the documents). Deterministic: the same data give the same file.
 without its own example: every feature, and a threshold chosen on scores
 out of fold (`FOLDS`), so the false abstentions it allows are those of
 questions the fit did not see. The pipeline uses it while that file is
-unchanged (rag.decision.model_for).
+unchanged, for answers from the documents the examples are about
+(rag.decision.examples_model, rag.answer.decide).
 
 Keep test documents out of `--corpus`: the corpora not named here, and the
 works of Lu Xun, are what the decision is judged on.

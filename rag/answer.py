@@ -77,8 +77,11 @@ class Policy:
     offtopic_margin: float = OFFTOPIC_MARGIN
     followup_offtopic: float = FOLLOWUP_OFFTOPIC
     followup_offtopic_zh: float = FOLLOWUP_OFFTOPIC_ZH
-    # RAG_DECISION=learned: the fitted model (rag.decision) decides instead of the rules below.
+    # RAG_DECISION=learned: the fitted model (rag.decision) decides instead of the rules below;
+    # `own_model`, fitted on the worked examples, for answers from the sentences they are about.
     model: DecisionModel | None = None
+    own_model: DecisionModel | None = None
+    own_rows: frozenset[int] = frozenset()
 
 
 def decide(lang: str, found: Retrieval, policy: Policy) -> Decision:
@@ -86,7 +89,8 @@ def decide(lang: str, found: Retrieval, policy: Policy) -> Decision:
     if not found.sentences:
         return Decision(True, "nothing was retrieved", 0.0)
     if policy.model is not None:
-        return policy.model.decide(features(found, lang, policy.top_k))
+        mine = policy.own_model is not None and found.sentences[0].row in policy.own_rows
+        return (policy.own_model if mine else policy.model).decide(features(found, lang, policy.top_k))
     return Decision(bool(why := _rule_fired(lang, found, policy)), why, found.best_sentence)
 
 

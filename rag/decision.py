@@ -66,6 +66,7 @@ class Features:
     all_words: float = 0.0  # 1: one of the best sentences holds every word of the question
     type_missing: float = 0.0  # 1: it asks for a kind of fact none of the best sentences has
     cross: float = 0.0  # 1: the question's language is not the best sentence's
+    example_near: float = -1.0  # cosine of the closest worked example of the corpus; -1 without any
 
 
 # Why an abstention happened: the feature that pulled the score down most.
@@ -77,6 +78,7 @@ REASONS = {
     "all_words": "no sentence holds all the question's words",
     "type_missing": "no sentence holds the kind of fact asked for",
     "cross": "the question is in another language than the text",
+    "example_near": "the question is unlike every question known to be answered here",
 }
 
 
@@ -95,6 +97,7 @@ def features(found, lang: str, top_k: int) -> Features:
         all_words=float(found.words_all_found),
         type_missing=float(missing),
         cross=float(bool(top) and detect_lang(top[0].sentence.text) != lang),
+        example_near=found.example_near,
     )
 
 
@@ -166,22 +169,23 @@ def examples_model_path(examples: Path) -> Path:
     return examples.with_name(examples.name + ".decision.json")
 
 
-def model_for(examples: Path | None, examples_sha: str, say=lambda _m: None) -> DecisionModel:
-    """The decision for a corpus: the one fitted on its own worked examples
-    when they have one and it was fitted on them as they are now, else the
-    general one (`MODEL`, fitted across documents). The corpus's own labelled
-    questions calibrate it to how close questions come to its sentences;
-    without them the general model judges by `lift` alone."""
+def examples_model(examples: Path | None, examples_sha: str, say=lambda _m: None) -> DecisionModel | None:
+    """The decision fitted on a corpus's own worked examples, when they have one
+    and it was fitted on them as they are now; else None (with a note when it
+    is stale). Their labelled questions calibrate it to how close questions come
+    to that corpus's sentences, so it judges answers led by a sentence the
+    examples are answered by (`rag.answer.decide`); the general model (`MODEL`,
+    fitted across documents) judges the rest."""
     own = examples_model_path(examples) if examples is not None else None
     if own is None or not own.exists():
-        return load_model()
+        return None
     model = load_model(own)
     if model.header.get("examples_sha256") != examples_sha:
         say(
             f"note: {own.name} was fitted on another version of {examples.name}; using the general decision. "
             f"Refit it with python -m eval.fit_decision --examples {examples}."
         )
-        return load_model()
+        return None
     return model
 
 

@@ -91,6 +91,18 @@ class ExampleBank:
         so a change to rag.answertype needs no rebuild)."""
         return tuple(expected_type(q) for q in self.questions)
 
+    def nearest(self, qvec: np.ndarray, leave_out: str | None = None, among: np.ndarray | None = None) -> float:
+        """Cosine of the closest example to the query (`leave_out`, `among` as for
+        `bonus`); -1 with none. A question far from every answerable example a
+        corpus has is less likely to be answerable (rag.decision)."""
+        if not self.queries:
+            return -1.0
+        sims = self.vectors @ qvec
+        keep = np.ones(len(sims), dtype=bool) if among is None else among.copy()
+        if leave_out is not None:
+            keep &= np.array([q != leave_out for q in self.queries], dtype=bool)
+        return float(sims[keep].max()) if keep.any() else -1.0
+
     def bonus(
         self, qvec: np.ndarray, kind: str | None, leave_out: str | None = None, among: np.ndarray | None = None
     ) -> dict[int, float]:

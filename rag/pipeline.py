@@ -22,7 +22,7 @@ from dataclasses import replace
 from .answer import Policy, compose
 from .config import Settings
 from .conversation import Turn, contextual_query
-from .decision import model_for
+from .decision import examples_model, load_model
 from .embedding import Embedder, load_embedder
 from .errors import InputError, RagError
 from .examples import examples_sha256
@@ -85,12 +85,12 @@ class Pipeline:
         faiss.omp_set_num_threads(1)
         self.settings = settings
         self.embedder = embedder
+        learned = settings.decision == "learned"
         self.policy = Policy(
             top_k=settings.top_k,
             abstain_below=settings.abstain_threshold or Policy.abstain_below,
-            model=model_for(settings.examples, examples_sha256(settings.examples), say)
-            if settings.decision == "learned"
-            else None,
+            model=load_model() if learned else None,
+            own_model=examples_model(settings.examples, examples_sha256(settings.examples), say) if learned else None,
         )
         self._lock = threading.Lock()
         # the optional generating model (issue 5); None: every answer is extractive
@@ -105,6 +105,11 @@ class Pipeline:
 
     def _use(self, index: IndexData) -> None:
         self.index = index
+        # The sentences the worked examples are answered by: the examples' own decision
+        # judges answers led by one of them; a sentence no example knows (another
+        # document, or one added since) is judged by the general decision.
+        about = frozenset(r for rows in index.examples.rows for r in rows)
+        self.policy = replace(self.policy, own_rows=about)
         s = self.settings
         self.retriever = Retriever(
             index, self.embedder, s.retrieve_k, s.retrieval, self.leave_out_asked, baseline=s.decision == "learned",

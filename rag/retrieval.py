@@ -81,6 +81,8 @@ class Retrieval:
     # Every document can be read in the question's language (rag.renderings),
     # so the question was embedded as asked (rag.lexicon.expand).
     same_language: bool = False
+    # Cosine of the closest worked example (rag.examples), -1 without any.
+    example_near: float = -1.0
     # Everyday questions' best-sentence cosine here: language -> (mean, spread);
     # see rag.decision.corpus_baseline. Empty unless the retriever was asked for it.
     baseline: dict = field(default_factory=dict)
@@ -173,9 +175,10 @@ class Retriever:
         clock = _lap(t, "fusion", clock)
         kind = expected_type(question or query)
         gains = {}
+        among = self.index.examples.embedded_as(own)  # entries embedded as this query was
+        left_out = text if self.leave_out_asked else None
         if self.mode == "hybrid":  # the dense and BM25 baselines stay pure
-            among = self.index.examples.embedded_as(own)  # entries embedded as this query was
-            gains = self.index.examples.bonus(qvec, kind, text if self.leave_out_asked else None, among)
+            gains = self.index.examples.bonus(qvec, kind, left_out, among)
         views = self.index.sentence_views if own else self.index.sentence_views[:RENDERING_VIEW]
         sentences, best = self._sentences(qvec, views, hits, self._weights(expanded), kind, gains)
         clock = _lap(t, "sentences", clock)
@@ -193,6 +196,7 @@ class Retriever:
             own_offtopic=own_offtopic,
             kind=kind,
             same_language=own,
+            example_near=self.index.examples.nearest(qvec, left_out, among),
             baseline=self.baseline,
             timings_ms=t,
         )

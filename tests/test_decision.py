@@ -105,7 +105,7 @@ def test_the_letters_examples_have_a_decision_fitted_on_them_as_they_are() -> No
     """eval/questions.jsonl.decision.json: refit with `python -m eval.fit_decision
     --examples eval/questions.jsonl` whenever the examples change."""
     from rag.config import REPO
-    from rag.decision import examples_model_path, model_for
+    from rag.decision import examples_model, examples_model_path
     from rag.examples import examples_sha256
 
     examples = REPO / "eval" / "questions.jsonl"
@@ -113,19 +113,19 @@ def test_the_letters_examples_have_a_decision_fitted_on_them_as_they_are() -> No
     assert own.header["examples_sha256"] == examples_sha256(examples), "refit: the examples changed"
     assert own.header["fitted_by"] == "python -m eval.fit_decision --examples"
     assert own.header["settings"]["threshold_on"] == "out-of-fold scores"
-    assert model_for(examples, examples_sha256(examples)) == own
+    assert examples_model(examples, examples_sha256(examples)) == own
 
 
-def test_examples_without_a_fit_of_their_own_or_a_stale_one_get_the_general_decision(tmp_path: Path) -> None:
+def test_examples_without_a_fit_of_their_own_or_a_stale_one_have_no_decision_of_their_own(tmp_path: Path) -> None:
     from rag.config import REPO
-    from rag.decision import examples_model_path, model_for
+    from rag.decision import examples_model, examples_model_path
 
     examples = tmp_path / "mine.jsonl"
     examples.write_text("", encoding="utf-8")
-    assert model_for(examples, "whatever") == load_model() == model_for(None, "")
+    assert examples_model(examples, "whatever") is None and examples_model(None, "") is None
     shutil.copy(examples_model_path(REPO / "eval" / "questions.jsonl"), examples_model_path(examples))
     notes: list[str] = []
-    assert model_for(examples, "another version", notes.append) == load_model()
+    assert examples_model(examples, "another version", notes.append) is None
     assert "fitted on another version of mine.jsonl" in notes[0] and "--examples" in notes[0]
 
 
