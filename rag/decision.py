@@ -211,6 +211,9 @@ def save_model(model: DecisionModel, path: Path = MODEL) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
+BASELINE_BLOCK = 4096  # sentences scored at once against the everyday questions
+
+
 def corpus_baseline(background: np.ndarray, langs: list[str], sentence_views: np.ndarray) -> dict:
     """Mean and spread of the everyday questions' best sentence cosine, per
     language: how close a question about nothing in the corpus comes to it.
@@ -221,7 +224,10 @@ def corpus_baseline(background: np.ndarray, langs: list[str], sentence_views: np
     """
     if len(background) == 0 or sentence_views.shape[1] == 0:
         return {}
-    best = (np.einsum("vsd,qd->qvs", sentence_views, background)).reshape(len(background), -1).max(axis=1)
+    best = np.full(len(background), -1.0, dtype=np.float32)
+    for start in range(0, sentence_views.shape[1], BASELINE_BLOCK):  # in blocks: 100k chunks would need gigabytes
+        block = sentence_views[:, start : start + BASELINE_BLOCK]
+        best = np.maximum(best, (block.reshape(-1, block.shape[-1]) @ background.T).max(axis=0))
     out = {}
     for lang in sorted(set(langs)):
         vals = best[[i for i, x in enumerate(langs) if x == lang]]
