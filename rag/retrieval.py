@@ -331,9 +331,13 @@ class Retriever:
 
 def _baseline(index: IndexData) -> dict:
     """`rag.decision.corpus_baseline` for this index's everyday questions (their
-    texts give their languages; the manifest's checksum ties them to the vectors)."""
+    texts give their languages; the manifest's checksum ties them to the vectors):
+    as the build recorded it, or measured here for an index written without it."""
     from .decision import corpus_baseline, detect_lang
 
+    recorded = index.manifest.get("baseline")
+    if isinstance(recorded, dict):
+        return {lang: (float(pair[0]), float(pair[1])) for lang, pair in recorded.items()}
     texts = background_questions()
     if len(texts) != len(index.background):
         return {}
