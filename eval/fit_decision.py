@@ -228,7 +228,7 @@ def fit_examples(rows: list[tuple[Features, bool]], l2: float, max_false: float,
     )  # fmt: skip
 
 
-def main_examples(examples: Path, l2: float, max_false: float) -> int:
+def main_examples(examples: Path, l2: float, max_false: float, out: Path | None = None) -> int:
     from rag.examples import examples_sha256
     from rag.seeds import seed_hashes
 
@@ -241,7 +241,7 @@ def main_examples(examples: Path, l2: float, max_false: float) -> int:
         examples_sha256=examples_sha256(examples),
         seeds=seed_hashes(settings.seeds_dir),
     )
-    out = examples_model_path(examples)
+    out = out or examples_model_path(examples)
     save_model(model, out)
     print(f"out-of-fold AUROC {model.header['out_of_fold_auroc']}, threshold {model.threshold}", file=sys.stderr)
     print(f"Wrote {out}", file=sys.stderr)
@@ -251,23 +251,23 @@ def main_examples(examples: Path, l2: float, max_false: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m eval.fit_decision", description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, action="append", help="a training corpus folder (repeatable)")
-    ap.add_argument("--out", type=Path, default=MODEL)
+    ap.add_argument("--out", type=Path, help="default rag/decision.json (FILE.decision.json with --examples)")
     ap.add_argument("--l2", type=float, default=L2)
     ap.add_argument("--max-false", type=float, default=MAX_FALSE)
     ap.add_argument("--examples", type=Path, help="fit one corpus's decision on this worked-examples file")
     args = ap.parse_args(argv)
     if args.examples:
-        return main_examples(args.examples, args.l2, args.max_false)
+        return main_examples(args.examples, args.l2, args.max_false, args.out)
     corpora = args.corpus or [REPO / c for c in TRAIN]
     settings = Settings.from_env(llm_base_url="", llm_model="", decision="learned")  # its retriever reads the baseline
     data = collect(settings, [c.relative_to(REPO) if c.is_absolute() else c for c in corpora])
     model = fit(data, args.l2, args.max_false)
-    save_model(model, args.out)
+    save_model(model, args.out or MODEL)
     for name, c in zip(model.features, model.coef, strict=True):
         print(f"{name:>18} {c:+.3f}")
     print(f"{'intercept':>18} {model.intercept:+.3f}   threshold {model.threshold}")
     print("training AUROC:", model.header["training_auroc"], file=sys.stderr)
-    print(f"Wrote {args.out}", file=sys.stderr)
+    print(f"Wrote {args.out or MODEL}", file=sys.stderr)
     return 0
 
 
