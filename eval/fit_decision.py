@@ -183,6 +183,15 @@ def select_features(data: dict, l2: float, gain: float = 0.005) -> tuple[list[st
     return chosen, trace
 
 
+def _frozen(names, mean, scale, w: np.ndarray, threshold: float, header: dict) -> DecisionModel:
+    """The fitted numbers as the saved model holds them (rounded, so a refit on
+    the same data writes the same file)."""
+    return DecisionModel(
+        tuple(names), *(tuple(round(float(v), 6) for v in a) for a in (mean, scale, w[1:])),
+        round(float(w[0]), 6), round(threshold, 4), header,
+    )  # fmt: skip
+
+
 def fit(data: dict[str, list[tuple[Features, bool]]], l2: float, max_false: float) -> DecisionModel:
     names, trace = select_features(data, l2)
     X, y, doc = _arrays(data, names)
@@ -197,10 +206,7 @@ def fit(data: dict[str, list[tuple[Features, bool]]], l2: float, max_false: floa
         "training_auroc": {d: auroc(p[doc == d].tolist(), y[doc == d].tolist()) for d in data},
         "feature_selection": {"by": "leave-one-document-out AUROC, forward", "steps": trace},
     }
-    return DecisionModel(
-        tuple(names), *(tuple(round(float(v), 6) for v in a) for a in (mean, scale, w[1:])),
-        round(float(w[0]), 6), round(threshold, 4), header,
-    )  # fmt: skip
+    return _frozen(names, mean, scale, w, threshold, header)
 
 
 def fit_examples(rows: list[tuple[Features, bool]], l2: float, max_false: float, folds: int = FOLDS) -> DecisionModel:
@@ -222,10 +228,7 @@ def fit_examples(rows: list[tuple[Features, bool]], l2: float, max_false: float,
         "settings": {"l2": l2, "max_false": max_false, "folds": folds, "threshold_on": "out-of-fold scores"},
         "out_of_fold_auroc": auroc(held.tolist(), y.tolist()),
     }
-    return DecisionModel(
-        tuple(names), *(tuple(round(float(v), 6) for v in a) for a in (mean, scale, w[1:])),
-        round(float(w[0]), 6), round(threshold, 4), header,
-    )  # fmt: skip
+    return _frozen(names, mean, scale, w, threshold, header)
 
 
 def main_examples(examples: Path, l2: float, max_false: float, out: Path | None = None) -> int:

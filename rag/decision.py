@@ -214,6 +214,17 @@ def save_model(model: DecisionModel, path: Path = MODEL) -> None:
 BASELINE_BLOCK = 4096  # sentences scored at once against the everyday questions
 
 
+def everyday_baseline(background: np.ndarray, sentence_views: np.ndarray) -> dict:
+    """`corpus_baseline` of the everyday questions of `rag.offtopic` (their
+    texts give their languages); {} when `background` is not their vectors."""
+    from .offtopic import background_questions
+
+    texts = background_questions()
+    if len(texts) != len(background):
+        return {}
+    return corpus_baseline(background, [detect_lang(t) for t in texts], sentence_views)
+
+
 def corpus_baseline(background: np.ndarray, langs: list[str], sentence_views: np.ndarray) -> dict:
     """Mean and spread of the everyday questions' best sentence cosine, per
     language: how close a question about nothing in the corpus comes to it.

@@ -97,7 +97,6 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     known = {**reusable_vectors(settings.index_dir, embedder), **vectorcache.load(settings.model_cache, key)}
     everyday = background_questions()
     background = _embed_queries(embedder, everyday, known, vecs.shape[1])
-    meta["baseline"] = _baseline(background, everyday, sentence_vecs)
     bank = _example_bank(examples, sentences, words.lexicon, embedder, known, vecs.shape[1])
     questions = dict(zip((*everyday, *bank.queries), (*background, *bank.vectors), strict=True))
     write_index(
@@ -194,19 +193,6 @@ def _embed_once(embedder: Embedder, texts: list[str], known: dict[str, np.ndarra
     if not texts:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     return np.stack([known[t] for t in texts]).astype(np.float32)
-
-
-def _baseline(background: np.ndarray, everyday: list[str], sentence_vecs: np.ndarray) -> dict:
-    """The learned decision's corpus baseline (rag.decision.corpus_baseline), once
-    per build, from the vectors as the index stores and loads them."""
-    from .decision import corpus_baseline
-    from .store import STORED
-
-    def stored(v: np.ndarray) -> np.ndarray:
-        return v.astype(STORED).astype(np.float32)
-
-    found = corpus_baseline(stored(background), [detect_lang(t) for t in everyday], stored(sentence_vecs))
-    return {lang: list(pair) for lang, pair in found.items()}
 
 
 def _with_renderings(chunk_vecs: np.ndarray, rendered: list[str], vecs: np.ndarray) -> np.ndarray | None:

@@ -26,7 +26,7 @@ from .embedding import Embedder
 from .errors import InputError
 from .lexical import is_latin, tokenize
 from .lexicon import expand, translations
-from .offtopic import background_questions, closest_background
+from .offtopic import closest_background
 from .records import Hit, ScoredSentence
 from .renderings import bridged
 from .store import IndexData
@@ -330,18 +330,14 @@ class Retriever:
 
 
 def _baseline(index: IndexData) -> dict:
-    """`rag.decision.corpus_baseline` for this index's everyday questions (their
-    texts give their languages; the manifest's checksum ties them to the vectors):
-    as the build recorded it, or measured here for an index written without it."""
-    from .decision import corpus_baseline, detect_lang
+    """`rag.decision.everyday_baseline` of this index: as the build recorded it
+    in the manifest, or measured here for an index written without it."""
+    from .decision import everyday_baseline
 
     recorded = index.manifest.get("baseline")
     if isinstance(recorded, dict):
         return {lang: (float(pair[0]), float(pair[1])) for lang, pair in recorded.items()}
-    texts = background_questions()
-    if len(texts) != len(index.background):
-        return {}
-    return corpus_baseline(index.background, [detect_lang(t) for t in texts], index.sentence_views)
+    return everyday_baseline(index.background, index.sentence_views)
 
 
 _QUOTED = re.compile(r"[“\"「『《]([^”\"」』》]{2,30})[”\"」』》]")

@@ -99,11 +99,13 @@ def write_index(
     rendered_vecs: np.ndarray | None = None,
 ) -> Path:
     """Write every file to a temporary folder, then swap it into place.
-        Without `background_vecs` the off-topic check has nothing to compare with,
-        without `examples` no sentence gains from them; without `words` they are
-        made from the chunks (`chunk_words`); `rendered_vecs` (the chunks read in
-    the other language, `chunking.chunk_renderings`) only when there are renderings."""
-    import faiss
+    Without `background_vecs` the off-topic check has nothing to compare with,
+    without `examples` no sentence gains from them; without `words` they are
+    made from the chunks (`chunk_words`); `rendered_vecs` (the chunks read in
+    the other language, `chunking.chunk_renderings`) only when there are
+    renderings. The manifest records the learned decision's corpus baseline
+    (`rag.decision.everyday_baseline`), from the vectors as they are stored."""
+    from .decision import everyday_baseline
 
     tmp = temp_folder(index_dir)
     tmp.mkdir(parents=True)
@@ -113,9 +115,7 @@ def write_index(
     examples = examples or ExampleBank.empty(dim)
     words = words or chunk_words(chunks)
     try:
-        _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above, words.tokens)
-        if rendered_vecs is not None:
-            faiss.write_index(dense_index(rendered_vecs, hnsw_above), str(tmp / "dense-rendered.faiss"))
+        _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above, words.tokens, rendered_vecs)
         lexicon = {"format": FORMAT + "/lexicon", "version": VERSION, "words": words.lexicon}
         _write_json(tmp / "lexicon.json", {**lexicon, "dictionary": words.dictionary})
         np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=STORED), allow_pickle=False)
@@ -129,6 +129,9 @@ def write_index(
             "format": FORMAT,
             "version": VERSION,
             **meta,
+            "baseline": {
+                k: list(v) for k, v in everyday_baseline(_as_stored(background_vecs), _as_stored(sentence_vecs)).items()
+            },
             "counts": {"chunks": len(chunks), "sentences": len(sentences)},
             "files": files,
         }
@@ -172,7 +175,14 @@ def _write_examples(tmp: Path, examples: ExampleBank) -> None:
     np.save(tmp / "examples.npy", np.ascontiguousarray(examples.vectors, dtype=STORED), allow_pickle=False)
 
 
-def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above: int, tokens) -> None:
+def _as_stored(vectors: np.ndarray) -> np.ndarray:
+    """The vectors as a load gives them back (`STORED` on disk, float32 in memory)."""
+    return np.asarray(vectors).astype(STORED).astype(np.float32)
+
+
+def _write_files(
+    tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above: int, tokens, rendered_vecs=None
+) -> None:
     import faiss
 
     ids = {c.id: i for i, c in enumerate(chunks)}
@@ -186,6 +196,8 @@ def _write_files(tmp: Path, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_a
         },
     )
     faiss.write_index(dense_index(chunk_vecs, hnsw_above), str(tmp / "dense.faiss"))
+    if rendered_vecs is not None:
+        faiss.write_index(dense_index(rendered_vecs, hnsw_above), str(tmp / "dense-rendered.faiss"))
     np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vecs, dtype=STORED), allow_pickle=False)
     _bm25(tokens).save(str(tmp / "bm25"), allow_pickle=False, show_progress=False)
 
