@@ -305,20 +305,15 @@ def finish(
     """The reply with the citation rules enforced, its citations, or an abstention."""
     rewriter = Rewriter(len(chunks))
     text = trim_uncited(rewriter.feed(reply) + rewriter.flush())
+    lang = detect_lang(extractive.question)  # the model writes in the asker's language
     if not rewriter.used or cannot_answer(text):
         score = extractive.decision.score if extractive.decision is not None else 0.0
-        return abstention(
-            extractive.question,
-            detect_lang(extractive.question),
-            found,
-            Decision(True, "the model did not answer", score),
-        )
+        return abstention(extractive.question, lang, found, Decision(True, "the model did not answer", score))
     claims = _claims(text)
     # Every claim embedded in one call, then each passage takes its own rows.
     texts = [c for n in range(1, len(rewriter.used) + 1) for c in claims.get(n, [])]
     claim_vecs = embed(texts) if embed is not None and texts else np.zeros((0, vectors.shape[1]), np.float32)
     citations, at = [], 0
-    lang = detect_lang(extractive.question)  # the model writes in the asker's language
     for n, p in enumerate(rewriter.used, start=1):
         mine = claim_vecs[at : at + len(claims.get(n, []))]
         at += len(mine)

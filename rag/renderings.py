@@ -22,15 +22,14 @@ True
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .chunking import split_sentences
 from .errors import SeedsError
+from .folders import write_atomic
 from .records import Document
 
 LANGS = ("en", "zh")
@@ -145,15 +144,8 @@ def bridged(sentences: Iterable) -> frozenset[str]:
 
 def write(path: Path, pairs: Iterable[tuple[str, str]]) -> None:
     """Write records atomically (a reader never sees half a file), in the order given."""
-    body = "".join(json.dumps({"original": o, "rendering": r}, ensure_ascii=False) + "\n" for o, r in pairs)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    lines = (json.dumps({"original": o, "rendering": r}, ensure_ascii=False) + "\n" for o, r in pairs)
+    write_atomic(path, "".join(lines))
 
 
 def attach(seeds_dir: Path, docs: list[Document], sentences: list) -> tuple[list, list[str]]:

@@ -20,9 +20,7 @@ pipeline reloads the index when the build swaps it in (rag.pipeline.refresh).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import threading
 import time
 import unicodedata
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError, RagError
+from .folders import write_atomic
 from .formats import SUFFIXES, decode
 
 if TYPE_CHECKING:
@@ -112,14 +111,7 @@ def save(seeds_dir: Path, name: str, data: bytes, max_mb: float) -> Saved:
         path = seeds_dir / f"{Path(target).stem}-{n}{Path(target).suffix}"
     if path.resolve().parent != seeds_dir.resolve():
         raise InputError(f"{target}: not a name inside the documents folder.")
-    fd, tmp = tempfile.mkstemp(dir=seeds_dir, prefix=".upload-", suffix=".tmp")  # hidden: never read as a seed
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)  # its temporary file is hidden: never read as a seed
     return Saved(path, renamed=n > 1)
 
 
