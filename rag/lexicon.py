@@ -1,13 +1,17 @@
-"""Cross-lingual lexicon: English question words → Chinese words of the corpus.
+"""Cross-lingual lexicon: question words → corpus words of the other language.
 
 BM25 cannot match "why did he leave?" against Chinese text. The `cedict`
 package ships an English→Chinese word list (EnWords.csv, ~104k entries:
 ``leave → n.许可,同意,…vt.离开,动身…``). At build time every entry is cut
 into its Chinese glosses, and only glosses that are words of the corpus are
-kept, so `lexicon.json` in the index is small. At query time English words are
-lemmatised crudely and translated through it, and `expand` gives the text the
-dense search embeds for a query (the retriever's, and a worked example's at
-build time: rag.examples).
+kept, so `lexicon.json` in the index is small. The same list read backwards
+takes a Chinese question to the English text of the corpus (`build_reverse`:
+离开 → leave, left, when those are words of an English document). At query
+time a question's words are translated through it (English ones lemmatised
+crudely), and `expand` gives the text the dense search embeds for a query
+(the retriever's, and a worked example's at build time: rag.examples). The
+two directions share one dict: English keys lead to Chinese words, Chinese
+keys to English ones.
 
 >>> lemmas("studies")
 ['studies', 'study', 'studi', 'studie']
@@ -102,6 +106,30 @@ def build_lexicon(vocabulary: Iterable[str], cut) -> dict[str, list[str]]:
     return out
 
 
+def build_reverse(english: Iterable[str]) -> dict[str, list[str]]:
+    """Chinese gloss → the English corpus words (`english`, lower-cased
+    tokens) whose base form the dictionary translates by it.
+
+    Every gloss of at least two characters is kept, as a question may use
+    any of them; the query cutter is given them (rag.store.chunk_words) so a
+    question is cut into them.
+    """
+    by_base: dict[str, list[str]] = {}
+    for token in sorted(set(english)):
+        for lemma in lemmas(token):
+            by_base.setdefault(lemma, []).append(token)
+    out: dict[str, list[str]] = {}
+    with dictionary_path().open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            tokens = by_base.get((row.get("word") or "").strip().lower())
+            if not tokens:
+                continue
+            for gloss in glosses(row.get("translation") or ""):
+                have = out.setdefault(gloss, [])
+                have += [t for t in tokens if t not in have]
+    return out
+
+
 def _in_corpus(terms: list[str], vocab: set[str], starts: set[str], cut) -> list[str]:
     found: list[str] = []
     for term in terms:
@@ -141,8 +169,13 @@ def translate(word: str, lexicon: dict[str, list[str]]) -> list[str]:
 
 
 def translations(tokens: list[str], lexicon: dict) -> list[str]:
-    """Corpus words the English tokens translate to, once each."""
-    out = [z for t in tokens if is_latin(t) for z in translate(t, lexicon)]
+    """Corpus words the tokens translate to, once each: an English token
+    through its lemmas, a Chinese one as it is (`build_reverse`).
+
+    >>> translations(["left", "离开"], {"leave": ["离开"], "离开": ["leave", "left"]})
+    ['离开', 'leave', 'left']
+    """
+    out = [z for t in tokens for z in (translate(t, lexicon) if is_latin(t) else lexicon.get(t, []))]
     return list(dict.fromkeys(out))
 
 

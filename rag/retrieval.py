@@ -24,7 +24,7 @@ from .chunking import IN_CONTEXT_VIEW, RENDERING_VIEW
 from .decision import detect_lang
 from .embedding import Embedder
 from .errors import InputError
-from .lexical import is_latin, tokenize
+from .lexical import tokenize
 from .lexicon import expand, translations
 from .offtopic import closest_background
 from .records import Hit, ScoredSentence
@@ -312,7 +312,7 @@ class Retriever:
         words = list(dict.fromkeys(tokens))
         if len(words) < 2:
             return False
-        forms = [[w, *(translations([w], self.index.lexicon) if is_latin(w) else [])] for w in words]
+        forms = [[w, *translations([w], self.index.lexicon)] for w in words]
         for s in sentences:
             have = self._tokens(s.row)
             if all(any(f in have for f in alts) for alts in forms):

@@ -12,7 +12,7 @@ Files, none of them pickle:
   (`chunking.chunk_renderings`); `sentences.npy`: sentence vectors, one row
   of each per view (`chunking.sentence_views`);
 - `bm25/`: the `bm25s` index, saved without pickle;
-- `lexicon.json`: English words → corpus words (see `rag.lexicon`), and the
+- `lexicon.json`: question words → corpus words of the other language (see `rag.lexicon`), and the
   part of jieba's dictionary the corpus holds, to cut questions with
   (`rag.lexical.corpus_dictionary`);
 - `background.npy`: vectors of everyday questions, to tell an off-topic
@@ -43,8 +43,9 @@ from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 10  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
-# 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view; 10: rendered chunks
+VERSION = 11  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
+# 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view; 10: rendered chunks;
+# 11: the lexicon also from Chinese to English documents' words
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip
@@ -68,7 +69,7 @@ class IndexData:
     dense: object  # faiss.Index over chunk vectors
     sentence_views: np.ndarray  # (views, sentences, dim); see chunking.sentence_views
     bm25: object  # bm25s.BM25
-    lexicon: dict  # English word → Chinese corpus words
+    lexicon: dict  # English word → Chinese corpus words, Chinese word → English ones
     vocabulary: frozenset  # BM25 tokens of the corpus
     background: np.ndarray  # (questions, dim): everyday questions; see rag.offtopic
     examples: ExampleBank  # questions with known answer sentences; see rag.examples
@@ -156,15 +157,19 @@ class ChunkWords:
 def chunk_words(chunks: list[Chunk], rendered: list[str] | None = None) -> ChunkWords:
     """The chunks' words, each with those of its rendering (`chunking.chunk_renderings`)
     when it has one: BM25 then matches a question's own words in either language."""
-    from .lexical import corpus_dictionary, cut, tokenize
-    from .lexicon import build_lexicon
+    from .decision import detect_lang
+    from .lexical import corpus_dictionary, cut, is_latin, tokenize
+    from .lexicon import build_lexicon, build_reverse
 
     texts = [c.embed_text() for c in chunks]
     if rendered:
         texts = [f"{t}\n{r}" if r else t for t, r in zip(texts, rendered, strict=True)]
     tokens = [tokenize(t) for t in texts]
     lexicon = build_lexicon({t for row in tokens for t in row if len(t) >= 2}, cut)
-    return ChunkWords(tokens, lexicon, corpus_dictionary(texts))
+    # Only English documents' words: an English name in Chinese text is read as it is written.
+    english = {t for c, row in zip(chunks, tokens, strict=True) if detect_lang(c.text) == "en" for t in row}
+    reverse = build_reverse(t for t in english if is_latin(t) and len(t) >= 2)
+    return ChunkWords(tokens, {**lexicon, **reverse}, corpus_dictionary([*texts, " ".join(reverse)]))
 
 
 def _write_examples(tmp: Path, examples: ExampleBank) -> None:
