@@ -20,8 +20,7 @@ import numpy as np
 from .answertype import SOFT_TYPES, has_type
 from .citations import make_citations
 from .decision import REASONS, Decision, DecisionModel, detect_lang, features
-from .records import Answer, Citation, ScoredSentence
-from .retrieval import Retrieval
+from .records import Answer, Citation, Retrieval, ScoredSentence
 
 # Calibrated on eval/questions.jsonl with `python -m eval.calibrate`: the best
 # sentence's cosine below this means the article does not answer the question.

@@ -83,7 +83,7 @@ REASONS = {
 
 
 def features(found, lang: str, top_k: int) -> Features:
-    """The decision's features for a `rag.retrieval.Retrieval` of a question in `lang`."""
+    """The decision's features for a `rag.records.Retrieval` of a question in `lang`."""
     best = found.best_sentence
     mean, spread = found.baseline.get(lang, (0.0, 1.0))
     top = found.sentences[:top_k]
@@ -235,10 +235,20 @@ def corpus_baseline(background: np.ndarray, langs: list[str], sentence_views: np
     """
     if len(background) == 0 or sentence_views.shape[1] == 0:
         return {}
+    return spread_by_language(best_cosines(background, sentence_views), langs)
+
+
+def best_cosines(background: np.ndarray, sentence_views: np.ndarray) -> np.ndarray:
+    """Each question's highest cosine over every view of every sentence."""
     best = np.full(len(background), -1.0, dtype=np.float32)
     for start in range(0, sentence_views.shape[1], BASELINE_BLOCK):  # in blocks: 100k chunks would need gigabytes
         block = sentence_views[:, start : start + BASELINE_BLOCK]
         best = np.maximum(best, (block.reshape(-1, block.shape[-1]) @ background.T).max(axis=0))
+    return best
+
+
+def spread_by_language(best: np.ndarray, langs: list[str]) -> dict:
+    """(mean, spread) of `best` over the questions of each language."""
     out = {}
     for lang in sorted(set(langs)):
         vals = best[[i for i, x in enumerate(langs) if x == lang]]

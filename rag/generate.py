@@ -43,8 +43,7 @@ from .citations import markers
 from .config import Settings
 from .decision import Decision, detect_lang
 from .errors import LLMError
-from .records import Answer, Chunk, Citation, ScoredSentence
-from .retrieval import Retrieval
+from .records import Answer, Chunk, Citation, Retrieval, ScoredSentence
 
 log = logging.getLogger(__name__)
 Embed = Callable[[list[str]], np.ndarray]  # texts -> unit vectors (the pipeline's query embedder)

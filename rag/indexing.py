@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import renderings, vectorcache
+from . import bilingual, renderings, vectorcache
 from .chunking import chunk_documents, chunk_renderings, sentence_views
 from .config import Settings
 from .conversation import contextual_query
@@ -36,6 +36,7 @@ from .records import Sentence
 from .seeds import read_seeds, seed_hashes
 from .store import (
     IndexData,
+    as_stored,
     build_lock,
     check_fresh,
     chunk_words,
@@ -99,6 +100,9 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     background = _embed_queries(embedder, everyday, known, vecs.shape[1])
     bank = _example_bank(examples, sentences, words.lexicon, embedder, known, vecs.shape[1])
     questions = dict(zip((*everyday, *bank.queries), (*background, *bank.vectors), strict=True))
+    nulls = _language_nulls(embedder, chunks, sentences, sentence_vecs, background, words.lexicon, known, questions)
+    if nulls:
+        meta["language_nulls"] = nulls
     write_index(
         settings.index_dir,
         chunks,
@@ -170,6 +174,35 @@ def reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarra
     if old.manifest.get("background") == background_sha256():
         known.update(zip(background_questions(), old.background, strict=True))
     return known
+
+
+def _language_nulls(
+    embedder: Embedder,
+    chunks: list,
+    sentences: list[Sentence],
+    sentence_vecs: np.ndarray,
+    background: np.ndarray,
+    lexicon: dict,
+    known: dict,
+    questions: dict,
+) -> dict:
+    """rag.bilingual.language_nulls for the question languages the index holds
+    documents in both languages for and the renderings do not bridge ({} for
+    none). The everyday questions are also embedded with their translations,
+    as the retriever embeds a question; `questions` gains those vectors."""
+    position = {c.id: i for i, c in enumerate(chunks)}
+    of_chunk = np.array([position[s.chunk_id] for s in sentences], dtype=np.int64)
+    bridged = renderings.bridged(sentences)
+    needed = [lang for lang in bilingual.mixed(sentences, of_chunk, len(chunks)) if lang not in bridged]
+    if not needed:
+        return {}
+    everyday = background_questions()
+    dim = sentence_vecs.shape[-1]
+    glossed_texts = [expand(q, lexicon)[2] for q in everyday]
+    glossed = _embed_queries(embedder, glossed_texts, known, dim)
+    questions.update(zip(glossed_texts, glossed, strict=True))
+    stored = [as_stored(v) for v in (background, glossed, sentence_vecs)]
+    return bilingual.language_nulls(*stored[:2], everyday, stored[2], sentences, of_chunk, needed)
 
 
 def _embed_queries(embedder: Embedder, texts: list[str], known: dict, dim: int) -> np.ndarray:

@@ -28,8 +28,8 @@ from .errors import InputError, RagError
 from .examples import examples_sha256
 from .generate import LLMAnswerer
 from .indexing import open_index
-from .records import Answer
-from .retrieval import Retrieval, Retriever
+from .records import Answer, Retrieval
+from .retrieval import Retriever
 from .store import IndexData
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")

@@ -1,7 +1,7 @@
 """Typed records passed between the pipeline stages.
 
 Seeds loading yields `Paragraph`s; chunking yields `Chunk`s and `Sentence`s;
-retrieval yields `Hit`s; answering yields an `Answer` with `Citation`s.
+retrieval yields `Hit`s and a `Retrieval`; answering yields an `Answer` with `Citation`s.
 Offsets are character offsets into the seed file's decoded text, so
 ``text[start:end]`` gives the record's text back.
 
@@ -127,3 +127,35 @@ class Answer:
             "notice": self.notice,
             "decision": self.decision.to_dict() if self.decision is not None else None,
         }
+
+
+@dataclass
+class Retrieval:
+    """What one query found; timings in milliseconds by stage."""
+
+    hits: list[Hit]
+    sentences: list[ScoredSentence]
+    best_sentence: float  # top sentence cosine to the question as asked (no bonuses)
+    # One of the best sentences holds every word of the question (or a
+    # translation of it): the article speaks of exactly this, however low the
+    # cosine of a terse question ("Who are Harsh Mehta and Behnam Neyshabur?"),
+    # or one of them holds every phrase the question quotes (`quoted_found`).
+    words_all_found: bool = False
+    # Cosine of the nearest everyday question (rag.offtopic); -1 with none.
+    background: float = -1.0
+    # For a follow-up searched with the turn before it: how much closer the
+    # follow-up on its own is to an everyday question than to the best
+    # sentences found for it in context (None for a question searched alone).
+    # "Also, how tall is Mount Everest?" borrows the letter's topic from the
+    # turn before; on its own it is nowhere near what that found.
+    own_offtopic: float | None = None
+    kind: str | None = None  # the kind of fact the question asks for (rag.answertype)
+    # Every document can be read in the question's language (rag.renderings),
+    # so the question was embedded as asked (rag.lexicon.expand).
+    same_language: bool = False
+    # Cosine of the closest worked example (rag.examples), -1 without any.
+    example_near: float = -1.0
+    # Everyday questions' best-sentence cosine here: language -> (mean, spread);
+    # see rag.decision.corpus_baseline. Empty unless the retriever was asked for it.
+    baseline: dict = field(default_factory=dict)
+    timings_ms: dict = field(default_factory=dict)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
 
+from . import bilingual
 from .answertype import expected_type, has_type
 from .chunking import IN_CONTEXT_VIEW, RENDERING_VIEW
 from .decision import detect_lang
@@ -27,7 +28,7 @@ from .errors import InputError
 from .lexical import tokenize
 from .lexicon import expand, translations
 from .offtopic import closest_background
-from .records import Hit, ScoredSentence
+from .records import Hit, Retrieval, ScoredSentence
 from .renderings import bridged
 from .store import IndexData
 
@@ -55,38 +56,6 @@ OWN_TOP = 4  # best sentences a follow-up on its own is compared with
 # the dev set but not the held-out sets; leaving the Latin words of a Chinese
 # question untranslated (dictionary noise, anthropic -> 有关, is what puts the
 # reason passage first for "他为什么离开 Anthropic?").
-
-
-@dataclass
-class Retrieval:
-    """What one query found; timings in milliseconds by stage."""
-
-    hits: list[Hit]
-    sentences: list[ScoredSentence]
-    best_sentence: float  # top sentence cosine to the question as asked (no bonuses)
-    # One of the best sentences holds every word of the question (or a
-    # translation of it): the article speaks of exactly this, however low the
-    # cosine of a terse question ("Who are Harsh Mehta and Behnam Neyshabur?"),
-    # or one of them holds every phrase the question quotes (`quoted_found`).
-    words_all_found: bool = False
-    # Cosine of the nearest everyday question (rag.offtopic); -1 with none.
-    background: float = -1.0
-    # For a follow-up searched with the turn before it: how much closer the
-    # follow-up on its own is to an everyday question than to the best
-    # sentences found for it in context (None for a question searched alone).
-    # "Also, how tall is Mount Everest?" borrows the letter's topic from the
-    # turn before; on its own it is nowhere near what that found.
-    own_offtopic: float | None = None
-    kind: str | None = None  # the kind of fact the question asks for (rag.answertype)
-    # Every document can be read in the question's language (rag.renderings),
-    # so the question was embedded as asked (rag.lexicon.expand).
-    same_language: bool = False
-    # Cosine of the closest worked example (rag.examples), -1 without any.
-    example_near: float = -1.0
-    # Everyday questions' best-sentence cosine here: language -> (mean, spread);
-    # see rag.decision.corpus_baseline. Empty unless the retriever was asked for it.
-    baseline: dict = field(default_factory=dict)
-    timings_ms: dict = field(default_factory=dict)
 
 
 def pool_size(retrieve_k: int) -> int:
@@ -139,6 +108,8 @@ class Retriever:
         chunk_of = index.sentence_chunk
         self.baseline = _baseline(index) if baseline else {}
         self._readable = bridged(index.sentences) if match_renderings else frozenset()
+        self._match = match_renderings
+        self._two: dict[str, bilingual.Bilingual | None] = {}
         self._context_only = np.array(
             [
                 len(s.text.strip()) < SHORT_SENTENCE and i > 0 and chunk_of[i] == chunk_of[i - 1]
@@ -154,13 +125,23 @@ class Retriever:
         allowed = self._chunks_of(source) if source else None
         t: dict[str, float] = {}
         clock = time.perf_counter()
-        own = detect_lang(question or query) in self._readable
+        lang = detect_lang(question or query)
+        own = lang in self._readable
         followup = question not in (None, query)  # also embedded on its own (`_own_offtopic`)
         tokens, translated, text = expand(query, self.index.lexicon, self.index.cutter, as_asked=own)
-        vecs = self.embedder.embed_queries([text, question] if followup else [text])  # one call: cheaper than two
+        # Passages it cannot read in its language beside ones it can: those meet
+        # it as asked, these with its translations (rag.bilingual).
+        two = None if own else self._bilingual(lang)
+        split = two is not None and text != query
+        texts = [text, *([query] if split else []), *([question] if followup else [])]
+        vecs = self.embedder.embed_queries(texts)  # one call: cheaper than two
         qvec = vecs[0]
         clock = _lap(t, "embed", clock)
-        dense_ids, dense_scores = self._dense(qvec, allowed, rendered=own)
+        if two is not None:
+            two = replace(two, asked=vecs[1] if split else qvec)
+            dense_ids, dense_scores = bilingual.search(self.index, qvec, two, self._pool, allowed)
+        else:
+            dense_ids, dense_scores = self._dense(qvec, allowed, rendered=own)
         clock = _lap(t, "dense", clock)
         expanded = [w for w in tokens + translated if w in self.index.vocabulary]
         bm25_ids = self._bm25(expanded, allowed)
@@ -180,12 +161,12 @@ class Retriever:
         if self.mode == "hybrid":  # the dense and BM25 baselines stay pure
             gains = self.index.examples.bonus(qvec, kind, left_out, among)
         views = self.index.sentence_views if own else self.index.sentence_views[:RENDERING_VIEW]
-        sentences, best = self._sentences(qvec, views, hits, self._weights(expanded), kind, gains)
+        sentences, best = self._sentences(qvec, views, hits, self._weights(expanded), kind, gains, two)
         clock = _lap(t, "sentences", clock)
         own_tokens = tokens if question in (None, query) else tokenize(question, self.index.cutter)
         own_offtopic = None
         if followup and sentences:
-            own_offtopic = self._own_offtopic(vecs[1], views, sentences[:OWN_TOP])
+            own_offtopic = self._own_offtopic(vecs[-1], views, sentences[:OWN_TOP])
         return Retrieval(
             hits=hits,
             sentences=sentences,
@@ -197,7 +178,7 @@ class Retriever:
             kind=kind,
             same_language=own,
             example_near=self.index.examples.nearest(qvec, left_out, among),
-            baseline=self.baseline,
+            baseline=self.baseline if two is None or not self.baseline else {**self.baseline, lang: two.baseline},
             timings_ms=t,
         )
 
@@ -207,6 +188,25 @@ class Retriever:
         rows = [s.row for s in sentences if s.row >= 0]
         near = float((views[:, rows] @ vec).max()) if rows else -1.0
         return closest_background(self.index.background, vec) - near
+
+    @property
+    def _pool(self) -> int:
+        return min(self.index.dense.ntotal, pool_size(self.retrieve_k))
+
+    def _bilingual(self, lang: str) -> bilingual.Bilingual | None:
+        """How a question in `lang` reads this index's foreign passages, from
+        the nulls the build recorded; None with nothing foreign (or with the
+        renderings switched off, which the nulls count on)."""
+        if lang not in self._two:
+            nulls = self.index.manifest.get("language_nulls")
+            how = bilingual.calibrate(nulls, lang) if self._match and isinstance(nulls, dict) else None
+            if how is not None:
+                rows, chunks = bilingual.written_in(
+                    self.index.sentences, self.index.sentence_chunk, len(self.index.chunks), lang
+                )
+                how = replace(how, own=chunks, own_rows=rows)
+            self._two[lang] = how
+        return self._two[lang]
 
     @cached_property
     def _by_source(self) -> dict[str, np.ndarray]:
@@ -285,16 +285,27 @@ class Retriever:
         weights: dict[str, float],
         kind: str | None,
         gains: dict[int, float],
+        two: bilingual.Bilingual | None = None,
     ) -> tuple[list[ScoredSentence], float]:
         """The sentences of the hits, best first, and the highest plain cosine
         among them over `views` (the index's sentence views the question reads);
-        `gains` are what worked examples add (rag.examples)."""
+        `gains` are what worked examples add (rag.examples); `two`: as the
+        index's two languages are compared (rag.bilingual), the highest cosine
+        then as the decision reads it."""
         by_chunk = {self._position(h): h for h in hits}
         rows = np.flatnonzero(np.isin(self.index.sentence_chunk, list(by_chunk)))
         if rows.size == 0:
             return [], 0.0
-        views = views[:, rows] @ qvec
-        sims = np.where(self._context_only[rows], views[IN_CONTEXT_VIEW], views.max(axis=0))  # best of the views
+        context = self._context_only[rows]
+
+        def best_view(cosines: np.ndarray) -> np.ndarray:
+            return np.where(context, cosines[IN_CONTEXT_VIEW], cosines.max(axis=0))
+
+        sims = plain = best_view(views[:, rows] @ qvec)
+        if two is not None:  # the other language's sentences as rag.bilingual compares them
+            mine, asked = two.own_rows[rows], best_view(views[:, rows] @ two.asked)
+            sims = np.where(mine, asked, two.rank[0] * plain + two.rank[1])
+            plain = np.where(mine, asked, two.decide[0] * plain + two.decide[1])
         # The baselines stay pure: dense-only ranks sentences by meaning alone,
         # BM25-only by shared words (meaning only breaks ties).
         dense_w, lex_w = {"hybrid": (1.0, LEX_WEIGHT), "dense": (1.0, 0.0), "bm25": (0.1, 1.0)}[self.mode]
@@ -305,7 +316,7 @@ class Retriever:
             bonus = TYPE_BONUS if kind and has_type(kind, text) else 0.0
             score = dense_w * sim + bonus + lex_w * self._lexical(row, weights) + gains.get(row, 0.0)
             out.append(ScoredSentence(self.index.sentences[row], hit.chunk, score, row))
-        return sorted(out, key=lambda s: -s.score), float(sims.max())
+        return sorted(out, key=lambda s: -s.score), float(plain.max())
 
     def _all_found(self, tokens: list[str], sentences: list[ScoredSentence]) -> bool:
         """Some sentence holds each of at least two distinct question words."""

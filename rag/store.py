@@ -43,9 +43,9 @@ from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 11  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
+VERSION = 12  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
 # 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view; 10: rendered chunks;
-# 11: the lexicon also from Chinese to English documents' words
+# 11: the lexicon also from Chinese to English documents' words; 12: language nulls (rag.bilingual)
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip
@@ -131,7 +131,7 @@ def write_index(
             "version": VERSION,
             **meta,
             "baseline": {
-                k: list(v) for k, v in everyday_baseline(_as_stored(background_vecs), _as_stored(sentence_vecs)).items()
+                k: list(v) for k, v in everyday_baseline(as_stored(background_vecs), as_stored(sentence_vecs)).items()
             },
             "counts": {"chunks": len(chunks), "sentences": len(sentences)},
             "files": files,
@@ -180,7 +180,7 @@ def _write_examples(tmp: Path, examples: ExampleBank) -> None:
     np.save(tmp / "examples.npy", np.ascontiguousarray(examples.vectors, dtype=STORED), allow_pickle=False)
 
 
-def _as_stored(vectors: np.ndarray) -> np.ndarray:
+def as_stored(vectors: np.ndarray) -> np.ndarray:
     """The vectors as a load gives them back (`STORED` on disk, float32 in memory)."""
     return np.asarray(vectors).astype(STORED).astype(np.float32)
 

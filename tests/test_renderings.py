@@ -193,8 +193,9 @@ def test_matching_the_renderings_is_a_setting(pipeline, settings) -> None:
 def test_a_chinese_question_finds_the_english_document_among_chinese_ones(tmp_path: Path, pipeline) -> None:
     """Two training texts of corpora/: Chinese questions about the English one.
     With their renderings, dense search and BM25 also read each passage in the
-    other language (`chunking.chunk_renderings`); without them the Chinese
-    text's passages can crowd the English one out before its sentences are scored."""
+    other language (`chunking.chunk_renderings`); without them the build
+    records how close everyday questions come to each language, which keeps
+    the Chinese text from crowding the English one out (rag.bilingual)."""
     questions = ["文件名太长的话会怎么处理？", "索引里每个文件大概占多少空间？"]  # te07, te12
 
     def first_sources(with_renderings: bool) -> list[str]:
@@ -208,12 +209,13 @@ def test_a_chinese_question_finds_the_english_document_among_chinese_ones(tmp_pa
         settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp_path / f"index-{with_renderings}")
         settings = settings.with_(examples=None)
         build(settings, pipeline.embedder)
-        pipe = Pipeline(settings, pipeline.embedder, open_index(settings, pipeline.embedder, say=lambda _m: None))
+        index = open_index(settings, pipeline.embedder, say=lambda _m: None)
+        assert ("language_nulls" in index.manifest) == (not with_renderings), index.manifest.keys()
+        pipe = Pipeline(settings, pipeline.embedder, index)
         return [pipe.retriever.search(q).sentences[0].sentence.source for q in questions]
 
     assert first_sources(True) == ["ferrypix-photo-sync.en.txt"] * 2
-    # Without them only the dictionary bridges the languages (rag.lexicon), not enough for both.
-    assert "db-backup-migration-pgbackrest.zh.txt" in first_sources(False)
+    assert first_sources(False) == ["ferrypix-photo-sync.en.txt"] * 2  # tests/test_bilingual.py: and without nulls
 
 
 def test_without_renderings_a_chinese_question_is_translated_into_the_english_documents_words(
