@@ -2,6 +2,7 @@
 
 Chinese runs are cut into words by `jieba`; Latin-script words are
 lower-cased; punctuation and a short list of function words are dropped.
+BM25 and word overlap compare `terms`: English words by their stems.
 
 A build loads jieba's whole dictionary (349k words: 0.4 s and ~80 MB). A query
 needs only the part of it the corpus can match: `corpus_dictionary` keeps
@@ -82,6 +83,26 @@ def cut(text: str) -> list[str]:
 
 def is_latin(token: str) -> bool:
     return not _CJK.search(token)
+
+
+_stemmer = None
+
+
+def terms(tokens: list[str]) -> list[str]:
+    """What BM25 and word overlap compare: each Latin token by its Snowball
+    English stem (PyStemmer), so "migrated" meets "migration" and "backups"
+    "backup"; Chinese words and numbers as they are. The tokens themselves
+    stay whole for translation (rag.lexicon).
+
+    >>> terms(["migrated", "backups", "离开", "2024"])
+    ['migrat', 'backup', '离开', '2024']
+    """
+    global _stemmer
+    if _stemmer is None:
+        import Stemmer
+
+        _stemmer = Stemmer.Stemmer("english")
+    return [_stemmer.stemWord(t) if t.isascii() and not t.isdigit() else t for t in tokens]
 
 
 def corpus_dictionary(texts: list[str]) -> dict:

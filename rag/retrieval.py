@@ -25,7 +25,7 @@ from .chunking import IN_CONTEXT_VIEW, RENDERING_VIEW
 from .decision import detect_lang
 from .embedding import Embedder
 from .errors import InputError
-from .lexical import tokenize
+from .lexical import terms, tokenize
 from .lexicon import expand, translations
 from .offtopic import closest_background
 from .records import Hit, Retrieval, ScoredSentence
@@ -143,7 +143,7 @@ class Retriever:
         else:
             dense_ids, dense_scores = self._dense(qvec, allowed, rendered=own)
         clock = _lap(t, "dense", clock)
-        expanded = [w for w in tokens + translated if w in self.index.vocabulary]
+        expanded = [w for w in dict.fromkeys(terms(tokens + translated)) if w in self.index.vocabulary]
         bm25_ids = self._bm25(expanded, allowed)
         clock = _lap(t, "bm25", clock)
         rankings = {"hybrid": [dense_ids, bm25_ids], "dense": [dense_ids], "bm25": [bm25_ids]}[self.mode]
@@ -323,7 +323,7 @@ class Retriever:
         words = list(dict.fromkeys(tokens))
         if len(words) < 2:
             return False
-        forms = [[w, *translations([w], self.index.lexicon)] for w in words]
+        forms = [terms([w, *translations([w], self.index.lexicon)]) for w in words]
         for s in sentences:
             have = self._tokens(s.row)
             if all(any(f in have for f in alts) for alts in forms):
@@ -333,7 +333,8 @@ class Retriever:
     def _tokens(self, row: int) -> frozenset[str]:
         words = self._sentence_tokens.get(row)
         if words is None:
-            words = self._sentence_tokens[row] = frozenset(tokenize(self.index.sentences[row].text, self.index.cutter))
+            text = self.index.sentences[row].text
+            words = self._sentence_tokens[row] = frozenset(terms(tokenize(text, self.index.cutter)))
         return words
 
     def _position(self, hit: Hit) -> int:

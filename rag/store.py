@@ -43,9 +43,10 @@ from .offtopic import background_sha256
 from .records import Chunk, Sentence
 
 FORMAT = "letter-rag-index"
-VERSION = 12  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
+VERSION = 13  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
 # 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view; 10: rendered chunks;
-# 11: the lexicon also from Chinese to English documents' words; 12: language nulls (rag.bilingual)
+# 11: the lexicon also from Chinese to English documents' words; 12: language nulls (rag.bilingual);
+# 13: BM25 reads English words by their stems (rag.lexical.terms)
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip
@@ -145,7 +146,7 @@ def write_index(
 
 @dataclass(frozen=True)
 class ChunkWords:
-    """Each chunk's BM25 words, and the lexicon from English to those words
+    """Each chunk's BM25 terms (rag.lexical.terms), and the lexicon between the languages' words
     (`rag.lexicon`): made once per build, as the worked examples need the
     lexicon before the index is written."""
 
@@ -158,18 +159,19 @@ def chunk_words(chunks: list[Chunk], rendered: list[str] | None = None) -> Chunk
     """The chunks' words, each with those of its rendering (`chunking.chunk_renderings`)
     when it has one: BM25 then matches a question's own words in either language."""
     from .decision import detect_lang
-    from .lexical import corpus_dictionary, cut, is_latin, tokenize
+    from .lexical import corpus_dictionary, cut, is_latin, terms, tokenize
     from .lexicon import build_lexicon, build_reverse
 
     texts = [c.embed_text() for c in chunks]
     if rendered:
         texts = [f"{t}\n{r}" if r else t for t, r in zip(texts, rendered, strict=True)]
-    tokens = [tokenize(t) for t in texts]
+    tokens = [tokenize(t) for t in texts]  # whole words: the dictionaries translate those
     lexicon = build_lexicon({t for row in tokens for t in row if len(t) >= 2}, cut)
     # Only English documents' words: an English name in Chinese text is read as it is written.
     english = {t for c, row in zip(chunks, tokens, strict=True) if detect_lang(c.text) == "en" for t in row}
     reverse = build_reverse(t for t in english if is_latin(t) and len(t) >= 2)
-    return ChunkWords(tokens, {**lexicon, **reverse}, corpus_dictionary([*texts, " ".join(reverse)]))
+    bm25_terms = [terms(row) for row in tokens]
+    return ChunkWords(bm25_terms, {**lexicon, **reverse}, corpus_dictionary([*texts, " ".join(reverse)]))
 
 
 def _write_examples(tmp: Path, examples: ExampleBank) -> None:
