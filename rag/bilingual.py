@@ -1,23 +1,23 @@
-"""Passages in two languages in one index: making their cosines comparable.
+"""Documents in two languages in one index: making their cosines comparable.
 
 e5 puts a question closer to text in its own language than to text in the
 other, whatever it asks: with a Chinese and an English document indexed
 together, a Chinese question about the English one is answered from the
-Chinese one. Renderings (rag.renderings) let a passage be read in the
-question's language; this module owns the comparison for the passages that
-cannot be.
+Chinese one. Where renderings (rag.renderings) make every passage readable in
+the question's language, the retriever reads them instead; this module owns
+the comparison where they do not.
 
-For a question in language L a sentence is *readable* when its document is
-in L or it has a rendering in L; the rest are *foreign*. Readable passages
-meet the question as asked (and through their renderings); foreign ones meet
-it with its translations appended (rag.lexicon.expand), and their cosines are
-mapped onto the readable ones' scale. The yardstick is the everyday questions
-(rag.offtopic), which are about nothing in the seeds: how close they come to
-each group is how close any question comes by language alone. `language_nulls`
-measures it at build time; `calibrate` turns it into two maps for the foreign
-cosines, one to rank by (from the everyday questions with their translations,
-as the foreign passages are met) and one for the answer decision (from the
-questions as asked: the scale the decision was fitted on, each document alone).
+For a question in language L the passages of documents in L are its *own*;
+the rest are *foreign*. Its own meet the question as asked; foreign ones meet
+it with its translations appended (rag.lexicon.expand), each language
+searched apart, and their cosines are mapped onto its own language's scale.
+The yardstick is the everyday questions (rag.offtopic), which are about
+nothing in the seeds: how close they come to each language's sentences is how
+close any question comes by language alone. `language_nulls` measures it at
+build time; `calibrate` turns it into two maps for the foreign cosines, one to
+rank by (from the everyday questions with their translations, as the foreign
+passages are met) and one for the answer decision (from the questions as
+asked: the scale the decision was fitted on, each document alone).
 
 >>> nulls = {"zh": {"own": (0.87, 0.01), "foreign_asked": (0.80, 0.01),
 ...          "foreign_glossed": (0.82, 0.02), "lift": (0.875, 0.01)}}
@@ -102,11 +102,12 @@ def affine(own: tuple[float, float], theirs: tuple[float, float]) -> tuple[float
 
 @dataclass(frozen=True)
 class Bilingual:
-    """How a question reads an index with foreign passages: the foreign
-    cosines mapped by `rank` to rank them and by `decide` for the answer
-    decision (each a (scale, shift)); `baseline` is the decision's; `asked`
-    (the question's vector as asked) and `own` (the chunks it reads in its
-    language) are filled in per question."""
+    """How a question in one language reads an index with foreign passages:
+    the foreign cosines mapped by `rank` to rank them and by `decide` for the
+    answer decision (each a (scale, shift)); `baseline` is the decision's
+    (rag.decision.features); `own` and `own_rows` mark the chunks and
+    sentences in the question's language; `asked` is the question's vector
+    as asked, filled in per question."""
 
     rank: tuple[float, float]
     decide: tuple[float, float]

@@ -135,7 +135,9 @@ class Retrieval:
 
     hits: list[Hit]
     sentences: list[ScoredSentence]
-    best_sentence: float  # top sentence cosine to the question as asked (no bonuses)
+    # Top sentence cosine to the question as asked (no bonuses); for a foreign
+    # sentence (rag.bilingual) as the decision reads it.
+    best_sentence: float
     # One of the best sentences holds every word of the question (or a
     # translation of it): the article speaks of exactly this, however low the
     # cosine of a terse question ("Who are Harsh Mehta and Behnam Neyshabur?"),
