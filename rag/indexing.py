@@ -198,8 +198,9 @@ def _language_nulls(
         return {}
     everyday = background_questions()
     dim = sentence_vecs.shape[-1]
-    glossed_texts = [expand(q, lexicon)[2] for q in everyday]
-    glossed = _embed_queries(embedder, glossed_texts, known, dim)
+    # only the languages measured: the others keep their vectors as asked, already made
+    glossed_texts = [expand(q, lexicon)[2] if detect_lang(q) in needed else q for q in everyday]
+    glossed = _embed_queries(embedder, glossed_texts, {**known, **questions}, dim)
     questions.update(zip(glossed_texts, glossed, strict=True))
     stored = [as_stored(v) for v in (background, glossed, sentence_vecs)]
     return bilingual.language_nulls(*stored[:2], everyday, stored[2], sentences, of_chunk, needed)
