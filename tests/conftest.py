@@ -90,6 +90,31 @@ def st_pipeline(tmp_path_factory) -> Pipeline:
     return Pipeline.load(make_settings(tmp_path_factory.mktemp("st"), "sentence-transformers"), say=lambda _m: None)
 
 
+TWO_TEXTS = ("db-backup-migration-pgbackrest.zh.txt", "ferrypix-photo-sync.en.txt")
+
+
+def two_texts_seeds(folder: Path, with_renderings: bool) -> Path:
+    """Two training texts of corpora/, one Chinese and one English, in `folder`."""
+    folder.mkdir(parents=True)
+    for name in TWO_TEXTS:
+        shutil.copy(next((REPO / "corpora").glob(f"*/{name}")), folder)
+        if with_renderings:
+            shutil.copy(next((REPO / "corpora" / "renderings").glob(f"{name}.*.jsonl")), folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def two_texts(tmp_path_factory, pipeline) -> Pipeline:
+    """`TWO_TEXTS` indexed together without renderings (rag.bilingual compares them)."""
+    from rag.indexing import build, open_index
+
+    tmp = tmp_path_factory.mktemp("two-texts")
+    settings = Settings.from_env(seeds_dir=two_texts_seeds(tmp / "seeds", False), index_dir=tmp / "index")
+    settings = settings.with_(examples=None)
+    build(settings, pipeline.embedder)
+    return Pipeline(settings, pipeline.embedder, open_index(settings, pipeline.embedder, say=lambda _m: None))
+
+
 @pytest.fixture
 def seeds_copy(tmp_path) -> Path:
     """A private seeds folder holding the article."""

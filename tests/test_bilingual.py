@@ -1,35 +1,18 @@
 """Documents in two languages without renderings (rag.bilingual), on two
-training texts of corpora/ indexed together, with the real model."""
+training texts of corpora/ indexed together (conftest.two_texts), with the real model."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 
 from rag import bilingual
-from rag.config import REPO, Settings
-from rag.indexing import build, open_index
 from rag.pipeline import Pipeline
 
-TEXTS = ("db-backup-migration-pgbackrest.zh.txt", "ferrypix-photo-sync.en.txt")
 
-
-@pytest.fixture(scope="module")
-def two(tmp_path_factory, pipeline) -> Pipeline:
-    tmp = tmp_path_factory.mktemp("bilingual")
-    seeds = tmp / "seeds"
-    seeds.mkdir()
-    for name in TEXTS:
-        shutil.copy(next((REPO / "corpora").glob(f"*/{name}")), seeds)
-    settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp / "index").with_(examples=None)
-    build(settings, pipeline.embedder)
-    return Pipeline(settings, pipeline.embedder, open_index(settings, pipeline.embedder, say=lambda _m: None))
-
-
-def test_the_build_records_how_far_each_language_comes_by_language_alone(two) -> None:
-    nulls = two.index.manifest["language_nulls"]
+def test_the_build_records_how_far_each_language_comes_by_language_alone(two_texts) -> None:
+    nulls = two_texts.index.manifest["language_nulls"]
     assert sorted(nulls) == ["en", "zh"]
     for lang, stats in nulls.items():
         assert sorted(stats) == ["foreign_asked", "foreign_glossed", "lift", "own"]
@@ -43,9 +26,9 @@ def test_the_letter_alone_records_none(pipeline) -> None:
     assert pipeline.retriever._bilingual("en") is None and pipeline.retriever._bilingual("zh") is None
 
 
-def test_each_question_language_reads_its_own_documents_as_asked(two) -> None:
-    how = two.retriever._bilingual("zh")
-    sources = {c.source for c, own in zip(two.index.chunks, how.own, strict=True) if own}
+def test_each_question_language_reads_its_own_documents_as_asked(two_texts) -> None:
+    how = two_texts.retriever._bilingual("zh")
+    sources = {c.source for c, own in zip(two_texts.index.chunks, how.own, strict=True) if own}
     assert sources == {"db-backup-migration-pgbackrest.zh.txt"}
     assert how.rank[0] > 0 and how.decide[0] > 0
 
@@ -59,17 +42,16 @@ def test_each_question_language_reads_its_own_documents_as_asked(two) -> None:
         ("Where does ferrypix keep its configuration file?", "ferrypix-photo-sync.en.txt"),
     ],
 )
-def test_a_question_in_either_language_is_answered_from_the_document_it_is_about(two, question, source) -> None:
-    answer = two.ask(question)
+def test_a_question_in_either_language_is_answered_from_the_document_it_is_about(two_texts, question, source) -> None:
+    answer = two_texts.ask(question)
     assert not answer.abstained and answer.citations[0].source == source, answer
 
 
-def test_without_the_nulls_a_chinese_question_stays_with_the_chinese_text(two, tmp_path: Path) -> None:
+def test_without_the_nulls_a_chinese_question_stays_with_the_chinese_text(two_texts) -> None:
     """What the correction is for: the same index read as if it had none."""
-    from dataclasses import replace
-
-    plain = replace(two.index, manifest={k: v for k, v in two.index.manifest.items() if k != "language_nulls"})
-    pipe = Pipeline(two.settings, two.embedder, plain)
+    manifest = {k: v for k, v in two_texts.index.manifest.items() if k != "language_nulls"}
+    plain = replace(two_texts.index, manifest=manifest)
+    pipe = Pipeline(two_texts.settings, two_texts.embedder, plain)
     found = pipe.retriever.search("文件名太长的话会怎么处理？")
     assert found.sentences[0].sentence.source == "db-backup-migration-pgbackrest.zh.txt"
     assert bilingual.calibrate({}, "zh") is None

@@ -20,7 +20,7 @@ from rag.seeds import read_seed, seed_files, seed_hashes
 from rag.store import check_fresh, read_manifest
 from rag.ui import sources_html
 
-from .conftest import SEED
+from .conftest import SEED, two_texts_seeds
 
 SEEDS = REPO / "seeds"
 RENDERINGS = renderings.renderings_path(SEED, "en")
@@ -190,32 +190,22 @@ def test_matching_the_renderings_is_a_setting(pipeline, settings) -> None:
     assert answer.lang == "en" and "reasons for leaving" in answer.answer  # still answered from the renderings
 
 
-def test_a_chinese_question_finds_the_english_document_among_chinese_ones(tmp_path: Path, pipeline) -> None:
+def test_a_chinese_question_finds_the_english_document_among_chinese_ones(tmp_path: Path, pipeline, two_texts) -> None:
     """Two training texts of corpora/: Chinese questions about the English one.
     With their renderings, dense search and BM25 also read each passage in the
     other language (`chunking.chunk_renderings`); without them the build
     records how close everyday questions come to each language, which keeps
     the Chinese text from crowding the English one out (rag.bilingual)."""
     questions = ["文件名太长的话会怎么处理？", "索引里每个文件大概占多少空间？"]  # te07, te12
-
-    def first_sources(with_renderings: bool) -> list[str]:
-        seeds = tmp_path / f"seeds-{with_renderings}"
-        seeds.mkdir()
-        for name in ("db-backup-migration-pgbackrest.zh.txt", "ferrypix-photo-sync.en.txt"):
-            (text,) = (REPO / "corpora").glob(f"*/{name}")
-            shutil.copy(text, seeds)
-            if with_renderings:
-                shutil.copy(next((REPO / "corpora" / "renderings").glob(f"{name}.*.jsonl")), seeds)
-        settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp_path / f"index-{with_renderings}")
-        settings = settings.with_(examples=None)
-        build(settings, pipeline.embedder)
-        index = open_index(settings, pipeline.embedder, say=lambda _m: None)
-        assert ("language_nulls" in index.manifest) == (not with_renderings), index.manifest.keys()
-        pipe = Pipeline(settings, pipeline.embedder, index)
-        return [pipe.retriever.search(q).sentences[0].sentence.source for q in questions]
-
-    assert first_sources(True) == ["ferrypix-photo-sync.en.txt"] * 2
-    assert first_sources(False) == ["ferrypix-photo-sync.en.txt"] * 2  # tests/test_bilingual.py: and without nulls
+    seeds = two_texts_seeds(tmp_path / "seeds", with_renderings=True)
+    settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp_path / "index").with_(examples=None)
+    build(settings, pipeline.embedder)
+    rendered = Pipeline(settings, pipeline.embedder, open_index(settings, pipeline.embedder, say=lambda _m: None))
+    assert "language_nulls" not in rendered.index.manifest  # the renderings bridge both languages
+    for pipe in (rendered, two_texts):
+        assert [pipe.retriever.search(q).sentences[0].sentence.source for q in questions] == [
+            "ferrypix-photo-sync.en.txt"
+        ] * 2, pipe.index.path
 
 
 def test_without_renderings_a_chinese_question_is_translated_into_the_english_documents_words(
