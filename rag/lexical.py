@@ -85,7 +85,9 @@ def is_latin(token: str) -> bool:
     return not _CJK.search(token)
 
 
-_stemmer = None
+# A PyStemmer instance keeps state between calls and must not be used by two
+# threads at once; the app answers requests on several threads.
+_stemmers = threading.local()
 
 
 def terms(tokens: list[str]) -> list[str]:
@@ -97,12 +99,12 @@ def terms(tokens: list[str]) -> list[str]:
     >>> terms(["migrated", "backups", "离开", "2024"])
     ['migrat', 'backup', '离开', '2024']
     """
-    global _stemmer
-    if _stemmer is None:
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
         import Stemmer
 
-        _stemmer = Stemmer.Stemmer("english")
-    return [_stemmer.stemWord(t) if t.isascii() and not t.isdigit() else t for t in tokens]
+        stemmer = _stemmers.english = Stemmer.Stemmer("english")
+    return [stemmer.stemWord(t) if t.isascii() and not t.isdigit() else t for t in tokens]
 
 
 def corpus_dictionary(texts: list[str]) -> dict:
