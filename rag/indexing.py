@@ -208,12 +208,7 @@ def _language_nulls(
 
 def _embed_queries(embedder: Embedder, texts: list[str], known: dict, dim: int) -> np.ndarray:
     """Query vectors for `texts`, taking those in `known` from there."""
-    missing = [t for t in dict.fromkeys(texts) if t not in known]
-    if missing:
-        known = {**known, **dict(zip(missing, embedder.embed_queries(missing), strict=True))}
-    if not texts:
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.stack([known[t] for t in texts]).astype(np.float32)
+    return _vectors(texts, known, embedder.embed_queries, dim)
 
 
 def _embed_once(embedder: Embedder, texts: list[str], known: dict[str, np.ndarray], progress: bool) -> np.ndarray:
@@ -221,11 +216,17 @@ def _embed_once(embedder: Embedder, texts: list[str], known: dict[str, np.ndarra
     from there. Each distinct text is embedded once: a chunk's first sentence
     reads the same alone and "after the one before", and so does a sentence
     without a heading under its heading (17 of the letter's 174)."""
+    return _vectors(texts, known, lambda missing: embedder.embed_passages(missing, progress), embedder.dim)
+
+
+def _vectors(texts: list[str], known: dict, embed: Callable[[list[str]], np.ndarray], dim: int) -> np.ndarray:
+    """A vector for each of `texts`: from `known`, else from one `embed` call
+    over the distinct texts it lacks."""
     missing = [t for t in dict.fromkeys(texts) if t not in known]
     if missing:
-        known = {**known, **dict(zip(missing, embedder.embed_passages(missing, progress), strict=True))}
+        known = {**known, **dict(zip(missing, embed(missing), strict=True))}
     if not texts:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
+        return np.zeros((0, dim), dtype=np.float32)
     return np.stack([known[t] for t in texts]).astype(np.float32)
 
 

@@ -229,7 +229,7 @@ class Retriever:
         the other language (`IndexData.dense_rendered`), the closer of the two counting."""
         import faiss
 
-        n = min(self.index.dense.ntotal, pool_size(self.retrieve_k))
+        n = self._pool
         # FAISS skips the other documents' chunks inside the search (flat or HNSW alike).
         params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
         query = qvec.reshape(1, -1).astype(np.float32)

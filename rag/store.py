@@ -167,7 +167,7 @@ def chunk_words(chunks: list[Chunk], rendered: list[str] | None = None) -> Chunk
         texts = [f"{t}\n{r}" if r else t for t, r in zip(texts, rendered, strict=True)]
     tokens = [tokenize(t) for t in texts]  # whole words: the dictionaries translate those
     lexicon = build_lexicon({t for row in tokens for t in row if len(t) >= 2}, cut)
-    # Only English documents' words: an English name in Chinese text is read as it is written.
+    # Only the words of chunks in English: an English name in Chinese text is read as it is written.
     english = {t for c, row in zip(chunks, tokens, strict=True) if detect_lang(c.text) == "en" for t in row}
     reverse = build_reverse(t for t in english if is_latin(t) and len(t) >= 2)
     bm25_terms = [terms(row) for row in tokens]
