@@ -34,6 +34,7 @@ import numpy as np
 
 from .chunking import RENDERING_VIEW
 from .decision import best_cosines, detect_lang, spread_by_language
+from .search import ChunkSearch, Where, ranked
 
 LANGUAGES = ("en", "zh")
 
@@ -105,15 +106,14 @@ class Bilingual:
     """How a question in one language reads an index with foreign passages:
     the foreign cosines mapped by `rank` to rank them and by `decide` for the
     answer decision (each a (scale, shift)); `baseline` is the decision's
-    (rag.decision.features); `own` and `own_rows` mark the chunks and
-    sentences in the question's language; `asked` is the question's vector
-    as asked, filled in per question."""
+    (rag.decision.features); `own_rows` marks the sentences in the
+    question's language; `asked` is the question's vector as asked, filled
+    in per question."""
 
     rank: tuple[float, float]
     decide: tuple[float, float]
     baseline: tuple[float, float]
     asked: np.ndarray | None = None
-    own: np.ndarray | None = None
     own_rows: np.ndarray | None = None
 
 
@@ -130,23 +130,15 @@ def calibrate(nulls: dict, lang: str) -> Bilingual | None:
 
 
 def search(
-    index, qvec: np.ndarray, how: Bilingual, n: int, allowed: np.ndarray | None
+    chunks: ChunkSearch, qvec: np.ndarray, how: Bilingual, n: int, source: str, lang: str
 ) -> tuple[list[int], list[float]]:
-    """The `n` chunks of `index` closest to the question, best first: those in
-    its language by `how.asked`, the others by `qvec` mapped by `how.rank`.
-    Each language is searched apart, so neither crowds the other out."""
-    import faiss
-
+    """The `n` chunks closest to a question in `lang`, best first: those in
+    its language by `how.asked`, the others by `qvec` mapped by `how.rank`;
+    only `source`'s when given. Each language is searched apart, so neither
+    crowds the other out."""
     best: dict[int, float] = {}
-    for group, vec, (scale, shift) in ((how.own, how.asked, (1.0, 0.0)), (~how.own, qvec, how.rank)):
-        ids = np.flatnonzero(group) if allowed is None else np.intersect1d(np.flatnonzero(group), allowed)
-        if ids.size == 0:
-            continue
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
-        k = min(n, int(ids.size))
-        scores, found = index.dense.search(vec.reshape(1, -1).astype(np.float32), k, params=params)
-        for i, s in zip(found[0].tolist(), scores[0].tolist(), strict=True):
-            if i >= 0:
-                best[i] = scale * s + shift
-    ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-    return [i for i, _ in ranked], [s for _, s in ranked]
+    for foreign, vec, (scale, shift) in ((False, how.asked, (1.0, 0.0)), (True, qvec, how.rank)):
+        for i, s in chunks.dense(vec, n, Where(source=source, lang=lang, foreign=foreign)):
+            best[i] = scale * s + shift
+    found = ranked(best, n)
+    return [i for i, _ in found], [s for _, s in found]

@@ -30,6 +30,7 @@ from .lexicon import expand, translations
 from .offtopic import closest_background
 from .records import Hit, Retrieval, ScoredSentence
 from .renderings import bridged
+from .search import Where, ranked
 from .store import IndexData
 
 RRF_K = 60
@@ -102,8 +103,6 @@ class Retriever:
         self.embedder = embedder
         self.retrieve_k = retrieve_k
         self._positions = {c.id: i for i, c in enumerate(index.chunks)}
-        self._df = np.diff(index.bm25.scores["indptr"])
-        self._n_docs = max(int(index.bm25.scores["num_docs"]), 1)
         self._sentence_tokens: dict[int, frozenset[str]] = {}
         chunk_of = index.sentence_chunk
         self.baseline = _baseline(index) if baseline else {}
@@ -122,7 +121,7 @@ class Retriever:
         """Retrieve for `query` (the question, with the earlier turn it refers to);
         `question` alone decides which kind of fact is sought; `source`, when
         given, is the one document to search (InputError if the index lacks it)."""
-        allowed = self._chunks_of(source) if source else None
+        where = self._where(source)
         t: dict[str, float] = {}
         clock = time.perf_counter()
         lang = detect_lang(question or query)
@@ -139,12 +138,12 @@ class Retriever:
         clock = _lap(t, "embed", clock)
         if two is not None:
             two = replace(two, asked=vecs[1] if split else qvec)
-            dense_ids, dense_scores = bilingual.search(self.index, qvec, two, self._pool, allowed)
+            dense_ids, dense_scores = bilingual.search(self.index.search, qvec, two, self._pool, source, lang)
         else:
-            dense_ids, dense_scores = self._dense(qvec, allowed, rendered=own)
+            dense_ids, dense_scores = self._dense(qvec, where, rendered=own)
         clock = _lap(t, "dense", clock)
         expanded = [w for w in dict.fromkeys(terms(tokens + translated)) if w in self.index.vocabulary]
-        bm25_ids = self._bm25(expanded, allowed)
+        bm25_ids = self.index.search.lexical(expanded, pool_size(self.retrieve_k), where)
         clock = _lap(t, "bm25", clock)
         rankings = {"hybrid": [dense_ids, bm25_ids], "dense": [dense_ids], "bm25": [bm25_ids]}[self.mode]
         fused = rrf(rankings)[: self.retrieve_k]
@@ -191,7 +190,7 @@ class Retriever:
 
     @property
     def _pool(self) -> int:
-        return min(self.index.dense.ntotal, pool_size(self.retrieve_k))
+        return min(self.index.search.size, pool_size(self.retrieve_k))
 
     def _bilingual(self, lang: str) -> bilingual.Bilingual | None:
         """How a question in `lang` reads this index's foreign passages, from
@@ -201,74 +200,48 @@ class Retriever:
             nulls = self.index.manifest.get("language_nulls")
             how = bilingual.calibrate(nulls, lang) if self._match and isinstance(nulls, dict) else None
             if how is not None:
-                rows, chunks = bilingual.written_in(
+                rows, _ = bilingual.written_in(
                     self.index.sentences, self.index.sentence_chunk, len(self.index.chunks), lang
                 )
-                how = replace(how, own=chunks, own_rows=rows)
+                how = replace(how, own_rows=rows)
             self._two[lang] = how
         return self._two[lang]
 
     @cached_property
-    def _by_source(self) -> dict[str, np.ndarray]:
-        """Each document's chunk positions, made on the first restricted question."""
-        groups: dict[str, list[int]] = {}
-        for i, c in enumerate(self.index.chunks):
-            groups.setdefault(c.source, []).append(i)
-        return {source: np.array(ids, dtype=np.int64) for source, ids in groups.items()}
+    def _sources(self) -> frozenset[str]:
+        return frozenset(c.source for c in self.index.chunks)
 
-    def _chunks_of(self, source: str) -> np.ndarray:
-        ids = self._by_source.get(source)
-        if ids is None:
-            raise InputError(f"No document {source!r} in the index; it holds: {', '.join(sorted(self._by_source))}.")
-        return ids
+    def _where(self, source: str) -> Where | None:
+        if source and source not in self._sources:
+            raise InputError(f"No document {source!r} in the index; it holds: {', '.join(sorted(self._sources))}.")
+        return Where(source=source) if source else None
 
     def _dense(
-        self, qvec: np.ndarray, allowed: np.ndarray | None = None, rendered: bool = False
+        self, qvec: np.ndarray, where: Where | None = None, rendered: bool = False
     ) -> tuple[list[int], list[float]]:
         """Chunks by cosine, best first; `rendered`: each chunk also as read in
         the other language (`IndexData.dense_rendered`), the closer of the two counting."""
-        import faiss
-
-        n = self._pool
-        # FAISS skips the other documents' chunks inside the search (flat or HNSW alike).
-        params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        query = qvec.reshape(1, -1).astype(np.float32)
-        stores = [self.index.dense]
-        if rendered and self.index.dense_rendered is not None:
-            stores.append(self.index.dense_rendered)
+        n, search = self._pool, self.index.search
         best: dict[int, float] = {}
-        for store in stores:
-            scores, ids = store.search(query, n, params=params)
-            for i, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True):
-                if i >= 0 and score > best.get(i, -2.0):
+        for view in (False, True) if rendered and search.has_rendered else (False,):
+            for i, score in search.dense(qvec, n, where, rendered=view):
+                if score > best.get(i, -2.0):
                     best[i] = score
-        ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-        return [i for i, _ in ranked], [score for _, score in ranked]
-
-    def _bm25(self, tokens: list[str], allowed: np.ndarray | None = None) -> list[int]:
-        if not tokens:
-            return []
-        scores = self.index.bm25.get_scores(tokens)
-        if allowed is not None:
-            kept = np.zeros_like(scores)
-            kept[allowed] = scores[allowed]
-            scores = kept
-        n = min(len(scores), pool_size(self.retrieve_k))
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [int(i) for i in top if scores[i] > 0]
+        found = ranked(best, n)
+        return [i for i, _ in found], [score for _, score in found]
 
     def _cosine(self, qvec: np.ndarray, chunk: int) -> float:
-        return float(self.index.dense.reconstruct(int(chunk)) @ qvec)
+        return self.index.search.cosine(qvec, chunk)
 
     def _weights(self, tokens: list[str]) -> dict[str, float]:
         """BM25-style IDF of each distinct query token the corpus has."""
-        vocab = self.index.bm25.vocab_dict
+        search = self.index.search
         out = {}
         for t in dict.fromkeys(tokens):
-            df = int(self._df[vocab[t]]) if vocab.get(t, len(self._df)) < len(self._df) else 0
+            column = search.vocab.get(t, len(search.df))
+            df = int(search.df[column]) if column < len(search.df) else 0
             if df:
-                out[t] = float(np.log(1 + (self._n_docs - df + 0.5) / (df + 0.5)))
+                out[t] = float(np.log(1 + (search.n_docs - df + 0.5) / (df + 0.5)))
         return out
 
     def _lexical(self, row: int, weights: dict[str, float]) -> float:

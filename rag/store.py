@@ -76,6 +76,7 @@ class IndexData:
     examples: ExampleBank  # questions with known answer sentences; see rag.examples
     cutter: object  # jieba over the corpus's part of its dictionary (rag.lexical.query_cutter)
     dense_rendered: object = None  # faiss.Index over the chunks read in the other language, if any
+    search: object = None  # the rag.search.ChunkSearch the retriever ranks chunks with
 
 
 def chunker_settings(settings: Settings) -> dict:
@@ -328,6 +329,7 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     import faiss
 
     from .lexical import query_cutter
+    from .search import FaissSearch
 
     data = json.loads((index_dir / "chunks.json").read_text(encoding="utf-8"))
     chunks = [Chunk(**c) for c in data["chunks"]]
@@ -352,9 +354,10 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
         rendered = faiss.read_index(str(index_dir / "dense-rendered.faiss"))
         if (rendered.ntotal, rendered.d) != (dense.ntotal, dense.d):
             raise ValueError("the rendered chunk vectors do not match the chunk vectors")
+    search = FaissSearch(dense, bm25, chunks, sentences, sentence_chunk, rendered)
     return IndexData(
         index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab, background, examples,
-        cutter, rendered,
+        cutter, rendered, search,
     )  # fmt: skip
 
 

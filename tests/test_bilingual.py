@@ -9,6 +9,7 @@ import pytest
 
 from rag import bilingual
 from rag.pipeline import Pipeline
+from rag.search import Where
 
 
 def test_the_build_records_how_far_each_language_comes_by_language_alone(two_texts) -> None:
@@ -28,8 +29,12 @@ def test_the_letter_alone_records_none(pipeline) -> None:
 
 def test_each_question_language_reads_its_own_documents_as_asked(two_texts) -> None:
     how = two_texts.retriever._bilingual("zh")
-    sources = {c.source for c, own in zip(two_texts.index.chunks, how.own, strict=True) if own}
-    assert sources == {"db-backup-migration-pgbackrest.zh.txt"}
+    for foreign, source in ((False, "db-backup-migration-pgbackrest.zh.txt"), (True, "ferrypix-photo-sync.en.txt")):
+        group = two_texts.index.search.positions(Where(lang="zh", foreign=foreign))
+        assert {two_texts.index.chunks[i].source for i in group} == {source}
+    assert {s.source for s, own in zip(two_texts.index.sentences, how.own_rows, strict=True) if own} == {
+        "db-backup-migration-pgbackrest.zh.txt"
+    }
     assert how.rank[0] > 0 and how.decide[0] > 0
 
 
