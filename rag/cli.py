@@ -102,9 +102,9 @@ def report_errors(action: Callable[[], int]) -> int:
 
 def run_build(settings: Settings) -> int:
     from .embedding import load_embedder
-    from .indexing import build
+    from .indexing import build, index_location
 
-    print(f"Building the index in {settings.index_dir} from {settings.seeds_dir} ...", file=sys.stderr)
+    print(f"Building the index in {index_location(settings)} from {settings.seeds_dir} ...", file=sys.stderr)
     summary = build(settings, load_embedder(settings), progress=True)
     print(f"Built: {summary.line()}")
     return 0

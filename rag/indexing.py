@@ -84,6 +84,10 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     rendered = chunk_renderings(chunks, sentences)
     texts = [c.embed_text() for c in chunks] + [t for view in views for t in view] + [r for r in rendered if r]
     passages = vectorcache.load(settings.model_cache, vectorcache.passage_key(embedder))
+    if settings.store == "milvus":
+        from .milvus import passage_vectors
+
+        passages = {**passage_vectors(settings, vectorcache.model_key(embedder)), **passages}
     vecs = _embed_once(embedder, texts, passages, progress)
     reused_passages = sum(t in passages for t in set(texts))
     n_views = len(views) * len(sentences)
@@ -103,18 +107,8 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     nulls = _language_nulls(embedder, chunks, sentences, sentence_vecs, background, words.lexicon, known, questions)
     if nulls:
         meta["language_nulls"] = nulls
-    write_index(
-        settings.index_dir,
-        chunks,
-        sentences,
-        vecs[: len(chunks)],
-        sentence_vecs,
-        meta,
-        settings.hnsw_above,
-        background,
-        bank,
-        words,
-        rendered_vecs,
+    _write(
+        settings, chunks, sentences, vecs[: len(chunks)], sentence_vecs, meta, background, bank, words, rendered_vecs
     )
     vectorcache.save(settings.model_cache, key, questions)
     vectorcache.save(settings.model_cache, vectorcache.passage_key(embedder), dict(zip(texts, vecs, strict=True)))
@@ -285,7 +279,46 @@ def build_lock_for(settings: Settings):
     return build_lock(settings.index_dir.with_name(settings.index_dir.name + "-build"))
 
 
+def _write(settings: Settings, chunks, sentences, chunk_vecs, sentence_vecs, meta, background, bank, words, rendered):
+    """Into the store `settings.store` names: the index folder, or a Milvus generation (rag.milvus)."""
+    if settings.store == "milvus":
+        from . import milvus
+
+        client = milvus.client_for(settings)
+        args = (chunks, sentences, chunk_vecs, sentence_vecs, meta, background, bank, words, rendered)
+        milvus.write(client, settings.milvus_alias, *args)
+        return
+    args = (chunks, sentences, chunk_vecs, sentence_vecs, meta, settings.hnsw_above, background, bank, words, rendered)
+    write_index(settings.index_dir, *args)
+
+
+def index_location(settings: Settings) -> str:
+    """Where the index lives, in words: its folder, or its Milvus URI and alias."""
+    if settings.store == "milvus":
+        from .milvus import milvus_uri
+
+        return f"Milvus {milvus_uri(settings)} (alias {settings.milvus_alias})"
+    return str(settings.index_dir)
+
+
+def index_stamp(settings: Settings) -> object:
+    """What changes when a new index lands (None: none to read): the manifest file, or the Milvus generation."""
+    if settings.store == "milvus":
+        from . import milvus
+
+        return milvus.stamp(settings)
+    try:
+        st = (settings.index_dir / "manifest.json").stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ino)
+
+
 def _fresh(settings: Settings, embedder: Embedder) -> IndexData:
+    if settings.store == "milvus":
+        from . import milvus
+
+        return milvus.open_fresh(settings, seed_hashes(settings.seeds_dir), embedder.family, embedder.fingerprint)
     manifest = read_manifest(settings.index_dir)
     check_fresh(manifest, settings, seed_hashes(settings.seeds_dir), embedder.family, embedder.fingerprint)
     index = load_index(settings.index_dir)

@@ -27,7 +27,7 @@ from .embedding import Embedder, load_embedder
 from .errors import InputError, RagError
 from .examples import examples_sha256
 from .generate import LLMAnswerer
-from .indexing import open_index
+from .indexing import index_stamp, open_index
 from .records import Answer, Retrieval
 from .retrieval import Retriever
 from .store import IndexData
@@ -117,12 +117,8 @@ class Pipeline:
         )  # fmt: skip
         self._stamp = self._manifest_stamp()
 
-    def _manifest_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = (self.settings.index_dir / "manifest.json").stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_ino)
+    def _manifest_stamp(self) -> object:
+        return index_stamp(self.settings)
 
     def refresh(self) -> bool:
         """Reload when the index on disk was replaced; keep the old one on failure."""

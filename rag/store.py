@@ -106,10 +106,7 @@ def write_index(
     without `examples` no sentence gains from them; without `words` they are
     made from the chunks (`chunk_words`); `rendered_vecs` (the chunks read in
     the other language, `chunking.chunk_renderings`) only when there are
-    renderings. The manifest records the learned decision's corpus baseline
-    (`rag.decision.everyday_baseline`), from the vectors as they are stored."""
-    from .decision import everyday_baseline
-
+    renderings."""
     tmp = temp_folder(index_dir)
     tmp.mkdir(parents=True)
     dim = chunk_vecs.shape[1]
@@ -119,30 +116,48 @@ def write_index(
     words = words or chunk_words(chunks)
     try:
         _write_files(tmp, chunks, sentences, chunk_vecs, sentence_vecs, hnsw_above, words.tokens, rendered_vecs)
-        lexicon = {"format": FORMAT + "/lexicon", "version": VERSION, "words": words.lexicon}
-        _write_json(tmp / "lexicon.json", {**lexicon, "dictionary": words.dictionary})
-        np.save(tmp / "background.npy", np.ascontiguousarray(background_vecs, dtype=STORED), allow_pickle=False)
-        _write_examples(tmp, examples)
-        files = {
-            p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-            for p in sorted(tmp.rglob("*"))
-            if p.is_file()
-        }
-        manifest = {
-            "format": FORMAT,
-            "version": VERSION,
-            **meta,
-            "baseline": {
-                k: list(v) for k, v in everyday_baseline(as_stored(background_vecs), as_stored(sentence_vecs)).items()
-            },
-            "counts": {"chunks": len(chunks), "sentences": len(sentences)},
-            "files": files,
-        }
+        write_small_files(tmp, background_vecs, examples, words)
+        manifest = manifest_for(meta, background_vecs, sentence_vecs, len(chunks), file_list(tmp))
         _write_json(tmp / "manifest.json", manifest)
         _swap_into_place(tmp, index_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return index_dir
+
+
+def write_small_files(folder: Path, background_vecs: np.ndarray, examples: ExampleBank, words: ChunkWords) -> None:
+    """The files every store keeps beside its vectors: lexicon, everyday questions, worked examples."""
+    lexicon = {"format": FORMAT + "/lexicon", "version": VERSION, "words": words.lexicon}
+    _write_json(folder / "lexicon.json", {**lexicon, "dictionary": words.dictionary})
+    np.save(folder / "background.npy", np.ascontiguousarray(background_vecs, dtype=STORED), allow_pickle=False)
+    _write_examples(folder, examples)
+
+
+def file_list(folder: Path) -> dict:
+    """sha256 and size of every file under `folder`, as the manifest lists them."""
+    return {
+        p.relative_to(folder).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def manifest_for(
+    meta: dict, background_vecs: np.ndarray, sentence_vecs: np.ndarray, n_chunks: int, files: dict
+) -> dict:
+    """The manifest of an index: `meta` (rag.indexing.build_meta), the learned decision's
+    corpus baseline (`rag.decision.everyday_baseline`) from the vectors as stored, counts, files."""
+    from .decision import everyday_baseline
+
+    baseline = everyday_baseline(as_stored(background_vecs), as_stored(sentence_vecs))
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        **meta,
+        "baseline": {k: list(v) for k, v in baseline.items()},
+        "counts": {"chunks": n_chunks, "sentences": int(sentence_vecs.shape[1])},
+        "files": files,
+    }
 
 
 @dataclass(frozen=True)
@@ -207,7 +222,7 @@ def _write_files(
     if rendered_vecs is not None:
         faiss.write_index(dense_index(rendered_vecs, hnsw_above), str(tmp / "dense-rendered.faiss"))
     np.save(tmp / "sentences.npy", np.ascontiguousarray(sentence_vecs, dtype=STORED), allow_pickle=False)
-    _bm25(tokens).save(str(tmp / "bm25"), allow_pickle=False, show_progress=False)
+    bm25_index(tokens).save(str(tmp / "bm25"), allow_pickle=False, show_progress=False)
 
 
 def new_dense_index(dim: int, hnsw: bool):
@@ -231,7 +246,7 @@ def dense_index(vectors: np.ndarray, hnsw_above: int):
     return index
 
 
-def _bm25(tokens: list[list[str]]):
+def bm25_index(tokens: list[list[str]]):
     import bm25s
 
     bm25 = bm25s.BM25()
@@ -262,10 +277,15 @@ def read_manifest(index_dir: Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise IndexCorrupt(f"{path} is not valid JSON ({e}).") from None
+    return check_manifest(manifest, str(path))
+
+
+def check_manifest(manifest: object, where: str) -> dict:
+    """`manifest` if it is one this program reads; IndexCorrupt or IndexStale naming `where` otherwise."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexCorrupt(f"{path} is not a letter-rag index manifest.")
+        raise IndexCorrupt(f"{where} is not a letter-rag index manifest.")
     if manifest.get("version") != VERSION:
-        raise IndexStale(f"{path} has format version {manifest.get('version')}, this program reads {VERSION}.")
+        raise IndexStale(f"{where} has format version {manifest.get('version')}, this program reads {VERSION}.")
     return manifest
 
 
@@ -328,7 +348,6 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     import bm25s
     import faiss
 
-    from .lexical import query_cutter
     from .search import FaissSearch
 
     data = json.loads((index_dir / "chunks.json").read_text(encoding="utf-8"))
@@ -342,13 +361,8 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     if dense.d != manifest["model"]["dim"] or vecs.shape[2] != dense.d:
         raise ValueError("vector dimension does not match the manifest")
     bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
-    words = json.loads((index_dir / "lexicon.json").read_text(encoding="utf-8"))
-    lexicon, cutter = words["words"], query_cutter(words["dictionary"])
     vocab = frozenset(bm25.vocab_dict)
-    background = _vectors(index_dir / "background.npy")
-    if background.ndim != 2 or background.shape[1] != dense.d:
-        raise ValueError("background vectors do not match the manifest's dimension")
-    examples = _read_examples(index_dir, dense.d, len(sentences))
+    small = read_small_files(index_dir, dense.d, len(sentences))
     rendered = None
     if "dense-rendered.faiss" in manifest["files"]:
         rendered = faiss.read_index(str(index_dir / "dense-rendered.faiss"))
@@ -356,9 +370,29 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
             raise ValueError("the rendered chunk vectors do not match the chunk vectors")
     search = FaissSearch(dense, bm25, chunks, sentences, sentence_chunk, rendered)
     return IndexData(
-        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, lexicon, vocab, background, examples,
-        cutter, rendered, search,
+        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, small.lexicon, vocab,
+        small.background, small.examples, small.cutter, rendered, search,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SmallFiles:
+    lexicon: dict
+    cutter: object
+    background: np.ndarray
+    examples: ExampleBank
+
+
+def read_small_files(folder: Path, dim: int, n_sentences: int) -> SmallFiles:
+    """What `write_small_files` wrote, checked against the index's dimension and sentence count."""
+    from .lexical import query_cutter
+
+    words = json.loads((folder / "lexicon.json").read_text(encoding="utf-8"))
+    background = _vectors(folder / "background.npy")
+    if background.ndim != 2 or background.shape[1] != dim:
+        raise ValueError("background vectors do not match the manifest's dimension")
+    examples = _read_examples(folder, dim, n_sentences)
+    return SmallFiles(words["words"], query_cutter(words["dictionary"]), background, examples)
 
 
 def _vectors(path: Path) -> np.ndarray:

