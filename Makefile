@@ -6,13 +6,14 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+RAY_STAMP := $(VENV)/.installed-ray-$(shell cksum < requirements-ray.txt | cut -d' ' -f1)
 
 .PHONY: run test setup index lint bench eval clean-venv
 
 run: $(STAMP)
 	$(BIN)/python app.py
 
-test: setup
+test: setup $(RAY_STAMP)
 	$(BIN)/python -m pytest -q
 
 setup: $(STAMP)
@@ -22,7 +23,13 @@ $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
-	rm -f $(VENV)/.installed-*
+	rm -f $(VENV)/.installed-[0-9]*
+	touch $@
+
+# the optional Ray group (requirements-ray.txt): the tests cover that path, `make run` does not need it
+$(RAY_STAMP): $(STAMP) requirements-ray.txt
+	$(BIN)/python -m pip install -q -r requirements-ray.txt
+	rm -f $(VENV)/.installed-ray-*
 	touch $@
 
 index: $(STAMP)

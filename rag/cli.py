@@ -35,7 +35,9 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--llm-base-url", help='OpenAI-compatible server to write answers (RAG_LLM_BASE_URL; "": none)')
     common.add_argument("--llm-model", help="its model name (RAG_LLM_MODEL)")
     common.add_argument("--llm-timeout", type=float, help="seconds before the extractive fallback (RAG_LLM_TIMEOUT_S)")
-    sub.add_parser("build", parents=[common], help="rebuild the index from the seeds folder")
+    build = sub.add_parser("build", parents=[common], help="rebuild the index from the seeds folder")
+    build.add_argument("--workers", type=int, default=0, help="embed on N local Ray workers (rag.distributed)")
+    build.add_argument("--ray", default="", metavar="ADDRESS", help="embed on the Ray cluster at ADDRESS")
     sub.add_parser("prepare", parents=[common], help="materialise the model and build the index if missing or stale")
     sub.add_parser("chat", parents=[common], help="ask questions one after another in the terminal")
     sub.add_parser(
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.command == "build":
-        return run_build(settings)
+        return run_build(settings, args.workers, args.ray)
     if args.command == "prepare":
         return run_prepare(settings)
     if args.command == "chat":
@@ -100,12 +102,19 @@ def report_errors(action: Callable[[], int]) -> int:
         return 1
 
 
-def run_build(settings: Settings) -> int:
+def run_build(settings: Settings, workers: int = 0, ray: str = "") -> int:
     from .embedding import load_embedder
     from .indexing import build, index_location
 
+    if workers < 0:
+        raise InputError("--workers must be 0 (no Ray) or more")
     print(f"Building the index in {index_location(settings)} from {settings.seeds_dir} ...", file=sys.stderr)
-    summary = build(settings, load_embedder(settings), progress=True)
+    embedder = load_embedder(settings)
+    if workers or ray:
+        from .distributed import RayEmbedder
+
+        embedder = RayEmbedder(embedder, settings, workers, ray)
+    summary = build(settings, embedder, progress=True)
     print(f"Built: {summary.line()}")
     return 0
 

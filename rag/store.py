@@ -28,6 +28,7 @@ builds at once leave one complete index.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
@@ -264,8 +265,16 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+# The Milvus store's default file (rag.milvus.milvus_uri) lives in the index folder:
+# a rebuild of the folder store carries it over rather than deleting it with the old files.
+KEPT = ("milvus.db",)
+
+
 def _swap_into_place(tmp: Path, index_dir: Path) -> None:
     with build_lock(index_dir):
+        for name in KEPT:
+            if (index_dir / name).exists():
+                os.replace(index_dir / name, tmp / name)
         swap_in(tmp, index_dir)
 
 

