@@ -42,9 +42,10 @@ def main() -> int:
         if why := port_taken(settings.host, settings.port):
             say(f"error: cannot serve on {settings.host}:{settings.port}: {why}. Set RAG_PORT to a free port.")
             return 1
+        from rag.indexing import index_location
         from rag.pipeline import Pipeline
 
-        say(f"Loading the {settings.embedder} model and checking the index in {settings.index_dir} ...")
+        say(f"Loading the {settings.embedder} model and checking the index in {index_location(settings)} ...")
         pipeline = Pipeline.load(settings, say=say)
         info = pipeline.describe()
         say(f"Index ready: {info['documents']} documents, {info['chunks']} chunks, {info['model']}")

@@ -268,7 +268,7 @@ def open_index(settings: Settings, embedder: Embedder, say: Callable[[str], None
             except (IndexMissing, IndexStale):
                 pass
             what = "missing" if isinstance(first, IndexMissing) else "stale"
-            say(f"Index {what}: {first} Rebuilding {settings.index_dir} ...")
+            say(f"Index {what}: {first} Rebuilding {index_location(settings)} ...")
             summary = build(settings, embedder, progress=False)
             say(f"Built: {summary.line()}")
         return _fresh(settings, embedder)
