@@ -15,7 +15,7 @@ import numpy as np
 from .errors import IndexCorrupt, IndexMissing
 from .records import Chunk, Sentence
 from .search import Where, ranked
-from .store import IndexData, as_stored, read_small_files
+from .store import HNSW_EF_SEARCH, IndexData, as_stored, read_small_files
 
 BATCH = 1000  # rows per insert or fetch
 CACHE_ROWS = 20_000  # sentence view vectors kept in memory (about 60 MB at 4 views of 384)
@@ -75,7 +75,8 @@ def load(client, alias: str, uri: str) -> IndexData:
         except (KeyError, TypeError, ValueError) as e:
             raise IndexCorrupt(f"Milvus collection {meta}: cannot read its files ({e}).") from None
         terms = json.loads((Path(tmp) / "bm25-terms.json").read_text())
-    search = MilvusSearch(client, gen, terms, dim, bool(manifest["store"].get("rendered")))
+    store = manifest["store"]
+    search = MilvusSearch(client, gen, terms, bool(store.get("rendered")), bool(store.get("hnsw")))
     n_views = int(manifest["store"]["views"])
     views = LazyViews(client, f"{gen}_sentences", (n_views, len(sentences), dim))
     return IndexData(
@@ -100,8 +101,8 @@ def _all(client, name: str, key: str, n: int) -> list[dict]:
 class MilvusSearch:
     """`rag.search.ChunkSearch` over a generation's chunk collection."""
 
-    def __init__(self, client, gen: str, terms: dict, dim: int, rendered: bool) -> None:
-        self._client, self.name, self._dim = client, f"{gen}_chunks", dim
+    def __init__(self, client, gen: str, terms: dict, rendered: bool, hnsw: bool = False) -> None:
+        self._client, self.name, self._hnsw = client, f"{gen}_chunks", hnsw
         self.vocab = {t: i for i, t in enumerate(terms["terms"])}
         self.df = np.array(terms["df"], dtype=np.int64)
         self.n_docs = max(int(terms["n_docs"]), 1)
@@ -136,9 +137,15 @@ class MilvusSearch:
     def _search(self, data: list, field: str, k: int, where: Where | None) -> list[tuple[int, float]]:
         hits = self._client.search(
             self.name, data=data, anns_field=field, limit=min(k, 16_384), filter=_expr(where),
-            search_params={"metric_type": "IP"}, output_fields=["pos"],
+            search_params=self._params(field, k), output_fields=["pos"],
         )  # fmt: skip
         return ranked({int(h["pos"]): float(h["distance"]) for h in hits[0]}, k)
+
+    def _params(self, field: str, k: int) -> dict:
+        """How far an HNSW search looks: as the folder store's (rag.store.HNSW_EF_SEARCH)."""
+        if self._hnsw and field != "sparse":
+            return {"metric_type": "IP", "params": {"ef": max(HNSW_EF_SEARCH, k)}}
+        return {"metric_type": "IP"}
 
 
 def _expr(where: Where | None) -> str:

@@ -16,7 +16,16 @@ from .examples import ExampleBank
 from .milvus_read import BATCH
 from .records import Chunk, Sentence
 from .search import chunk_langs
-from .store import ChunkWords, bm25_index, chunk_words, file_list, manifest_for, write_small_files
+from .store import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    ChunkWords,
+    bm25_index,
+    chunk_words,
+    file_list,
+    manifest_for,
+    write_small_files,
+)
 
 PART = 60_000  # characters of base64 per meta row (a VARCHAR holds at most 65,535)
 
@@ -25,8 +34,10 @@ def write(
     client, alias: str, chunks: list[Chunk], sentences: list[Sentence], chunk_vecs: np.ndarray,
     sentence_vecs: np.ndarray, meta: dict, background_vecs: np.ndarray | None = None,
     examples: ExampleBank | None = None, words: ChunkWords | None = None, rendered_vecs: np.ndarray | None = None,
+    hnsw_above: int = 50_000,
 ) -> str:  # fmt: skip
-    """Write a new generation, then point `alias` at it; returns the generation's name."""
+    """Write a new generation, then point `alias` at it; returns the generation's name. The
+    chunk vectors get an HNSW index above `hnsw_above` chunks (as the folder store's), else exact search."""
     dim = chunk_vecs.shape[1]
     background_vecs = np.zeros((0, dim), np.float32) if background_vecs is None else background_vecs
     examples = examples or ExampleBank.empty(dim)
@@ -36,7 +47,8 @@ def write(
     sentence_chunk = np.array([ids[s.chunk_id] for s in sentences], dtype=np.int64)
     bm25 = bm25_index(words.tokens)
     langs = chunk_langs(sentences, sentence_chunk, len(chunks))
-    _write_chunks(client, gen, chunks, chunk_vecs, rendered_vecs, bm25, langs)
+    hnsw = len(chunks) > hnsw_above
+    write_chunks(client, gen, chunks, chunk_vecs, rendered_vecs, bm25, langs, hnsw)
     _write_sentences(client, gen, sentences, sentence_chunk, sentence_vecs)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -47,7 +59,8 @@ def write(
         files = file_list(folder)
         manifest = manifest_for(meta, background_vecs, sentence_vecs, len(chunks), files)
         rendered = rendered_vecs is not None
-        manifest["store"] = {"kind": "milvus", "generation": gen, "rendered": rendered, "views": sentence_vecs.shape[0]}
+        views = sentence_vecs.shape[0]
+        manifest["store"] = {"kind": "milvus", "generation": gen, "rendered": rendered, "views": views, "hnsw": hnsw}
         blobs = {name: (folder / name).read_bytes() for name in files}
     _write_meta(client, gen, {**blobs, "manifest.json": json.dumps(manifest, ensure_ascii=False).encode("utf-8")})
     _switch(client, alias, gen)
@@ -63,11 +76,14 @@ def _schema(client, fields: list[tuple]):
     return schema
 
 
-def _create(client, name: str, fields: list[tuple], vectors: dict[str, str]) -> None:
+def _create(client, name: str, fields: list[tuple], vectors: dict[str, str], hnsw: bool = False) -> None:
     index = client.prepare_index_params()
     for field, kind in vectors.items():
         if kind == "sparse":
             index.add_index(field, index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        elif hnsw:
+            graph = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
+            index.add_index(field, index_type="HNSW", metric_type="IP", params=graph)
         else:
             index.add_index(field, index_type="FLAT", metric_type="IP")
     client.create_collection(name, schema=_schema(client, fields))
@@ -88,7 +104,8 @@ def _insert(client, name: str, rows) -> None:
     client.flush(name)
 
 
-def _write_chunks(client, gen, chunks, chunk_vecs, rendered_vecs, bm25, langs) -> None:
+def write_chunks(client, gen, chunks, chunk_vecs, rendered_vecs, bm25, langs, hnsw: bool = False) -> None:
+    """The chunk collection of generation `gen` (its searches: rag.milvus_read.MilvusSearch)."""
     dim = chunk_vecs.shape[1]
     fields = [
         ("pos", "INT64", {"is_primary": True}),
@@ -102,7 +119,7 @@ def _write_chunks(client, gen, chunks, chunk_vecs, rendered_vecs, bm25, langs) -
     if rendered_vecs is not None:
         fields.insert(2, ("rendered", "FLOAT_VECTOR", {"dim": dim}))
         vectors["rendered"] = "dense"
-    _create(client, f"{gen}_chunks", fields, vectors)
+    _create(client, f"{gen}_chunks", fields, vectors, hnsw)
     weights = _sparse_rows(bm25)
 
     def rows():

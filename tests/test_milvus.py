@@ -188,7 +188,8 @@ def test_adding_and_removing_a_document_embeds_only_that_document(tmp_path, pipe
 
 
 def test_the_same_code_talks_to_a_milvus_server_by_uri(tmp_path, pipeline) -> None:
-    """`milvus-lite server` on loopback stands in for a Milvus standalone or cluster."""
+    """`milvus-lite server` on loopback stands in for a Milvus standalone or cluster; the
+    chunk vectors get the HNSW index a large index has (above RAG_HNSW_ABOVE chunks)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -198,9 +199,11 @@ def test_the_same_code_talks_to_a_milvus_server_by_uri(tmp_path, pipeline) -> No
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        s = replace(pipeline.settings, store="milvus", milvus_uri=f"http://127.0.0.1:{port}", milvus_timeout_s=30.0)
+        uri = f"http://127.0.0.1:{port}"
+        s = replace(pipeline.settings, store="milvus", milvus_uri=uri, milvus_timeout_s=30.0, hnsw_above=0)
         build(s, pipeline.embedder)
         pipe = Pipeline(s, pipeline.embedder, open_index(s, pipeline.embedder))
+        assert pipe.index.manifest["store"]["hnsw"]
         for q in _questions(2):
             assert _same(pipe.ask(q)) == _same(pipeline.ask(q)), q
     finally:
