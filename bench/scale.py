@@ -16,6 +16,7 @@ is synthetic (bench/README.md says why):
 
     python -m bench.scale                                    # ~30 minutes on 2 cores
     python -m bench.scale --real 0 --sizes 1000 10000 --million 0   # a few minutes
+    python -m bench.scale --milvus                           # then the Milvus store (bench.scale_milvus)
 
 >>> estimate_full_s(chunking_s=1.0, write_s=2.0, texts=500, texts_per_s=50.0)
 13.0
@@ -206,6 +207,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--budget-min", type=float, default=75.0, help="no new step starts after this many minutes")
     ap.add_argument("--hnsw-above", type=int, default=None, help="default: RAG_HNSW_ABOVE or Settings")
     ap.add_argument("--out", type=Path, default=OUT / "scale.json")
+    ap.add_argument(
+        "--milvus", action="store_true", help="then the same sizes on the Milvus store (bench.scale_milvus)"
+    )
     return ap
 
 
@@ -274,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     result["load_avg_after"] = machine()["load_avg"]
     write_json(args.out, result)
     print(render_all(args.out.parent))
+    if args.milvus:
+        from bench import scale_milvus
+
+        return scale_milvus.main(["--sizes", *map(str, args.sizes), "--million", str(args.million)])
     return 0
 
 

@@ -286,7 +286,8 @@ def _write(settings: Settings, chunks, sentences, chunk_vecs, sentence_vecs, met
 
         client = milvus.client_for(settings)
         args = (chunks, sentences, chunk_vecs, sentence_vecs, meta, background, bank, words, rendered)
-        milvus.write(client, settings.milvus_alias, *args, hnsw_above=settings.hnsw_above)
+        with milvus.engine("writing the index"):
+            milvus.write(client, settings.milvus_alias, *args, hnsw_above=settings.hnsw_above)
         return
     args = (chunks, sentences, chunk_vecs, sentence_vecs, meta, settings.hnsw_above, background, bank, words, rendered)
     write_index(settings.index_dir, *args)

@@ -35,12 +35,13 @@ import numpy as np
 
 from .config import Settings
 from .errors import RagError, StoreUnavailable
-from .milvus_read import BATCH, load, read_manifest
+from .milvus_read import BATCH, engine, load, read_manifest
 from .milvus_write import write
 from .store import IndexData
 
 __all__ = [
-    "client_for", "close", "load", "milvus_uri", "open_fresh", "passage_vectors", "read_manifest", "stamp", "write",
+    "client_for", "close", "engine", "load", "milvus_uri", "open_fresh", "passage_vectors", "read_manifest", "stamp",
+    "write",
 ]  # fmt: skip
 
 
@@ -60,9 +61,10 @@ def open_fresh(settings: Settings, seeds: dict[str, str], family: str, fingerpri
     from .store import check_fresh
 
     client = client_for(settings)
-    manifest, _ = read_manifest(client, settings.milvus_alias)
-    check_fresh(manifest, settings, seeds, family, fingerprint)
-    return load(client, settings.milvus_alias, milvus_uri(settings))
+    with engine("opening the index"):
+        manifest, _ = read_manifest(client, settings.milvus_alias)
+        check_fresh(manifest, settings, seeds, family, fingerprint)
+        return load(client, settings.milvus_alias, milvus_uri(settings))
 
 
 def passage_vectors(settings: Settings, backend: str) -> dict[str, np.ndarray]:
@@ -73,8 +75,9 @@ def passage_vectors(settings: Settings, backend: str) -> dict[str, np.ndarray]:
     from .chunking import chunk_renderings, sentence_views
 
     try:
-        index = load(client_for(settings), settings.milvus_alias, milvus_uri(settings))
-    except RagError:
+        with engine("reading the serving index"):
+            index = load(client_for(settings), settings.milvus_alias, milvus_uri(settings))
+    except RagError:  # none yet, or unreadable: the build embeds what it needs
         return {}
     if index.manifest.get("model", {}).get("backend") != backend:
         return {}
@@ -88,7 +91,9 @@ def passage_vectors(settings: Settings, backend: str) -> dict[str, np.ndarray]:
     fields = ["pos", "dense", *(["rendered"] if rendered else [])]
     for start in range(0, len(index.chunks), BATCH):
         ids = list(range(start, min(start + BATCH, len(index.chunks))))
-        for row in client_for(settings).get(index.search.name, ids=ids, output_fields=fields):
+        with engine("reading chunk vectors"):
+            found = client_for(settings).get(index.search.name, ids=ids, output_fields=fields)
+        for row in found:
             pos = int(row["pos"])
             known[index.chunks[pos].embed_text()] = np.asarray(row["dense"], dtype=np.float32)
             if rendered and rendered[pos]:

@@ -8,16 +8,31 @@ import hashlib
 import json
 import tempfile
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorrupt, IndexMissing
+from .errors import IndexCorrupt, IndexMissing, StoreUnavailable
 from .records import Chunk, Sentence
 from .search import Where, ranked
 from .store import HNSW_EF_SEARCH, IndexData, as_stored, read_small_files
 
 BATCH = 1000  # rows per insert or fetch
+
+
+@contextmanager
+def engine(doing: str) -> Iterator[None]:
+    """A failing Milvus call (the server gone, a timeout) as StoreUnavailable, in words."""
+    from pymilvus.exceptions import MilvusException
+
+    try:
+        yield
+    except MilvusException as e:
+        raise StoreUnavailable(f"Milvus failed while {doing}: {getattr(e, 'message', e)}") from None
+
+
 CACHE_ROWS = 20_000  # sentence view vectors kept in memory (about 60 MB at 4 views of 384)
 
 
@@ -128,17 +143,19 @@ class MilvusSearch:
     def cosine(self, vec: np.ndarray, position: int) -> float:
         position = int(position)
         if position not in self._vectors:
-            row = self._client.get(self.name, ids=[position], output_fields=["dense"])[0]
+            with engine("reading a chunk vector"):
+                row = self._client.get(self.name, ids=[position], output_fields=["dense"])[0]
             self._vectors[position] = np.asarray(row["dense"], dtype=np.float32)
             if len(self._vectors) > CACHE_ROWS:
                 self._vectors.popitem(last=False)
         return float(self._vectors[position] @ vec)
 
     def _search(self, data: list, field: str, k: int, where: Where | None) -> list[tuple[int, float]]:
-        hits = self._client.search(
-            self.name, data=data, anns_field=field, limit=min(k, 16_384), filter=_expr(where),
-            search_params=self._params(field, k), output_fields=["pos"],
-        )  # fmt: skip
+        with engine("searching"):
+            hits = self._client.search(
+                self.name, data=data, anns_field=field, limit=min(k, 16_384), filter=_expr(where),
+                search_params=self._params(field, k), output_fields=["pos"],
+            )  # fmt: skip
         return ranked({int(h["pos"]): float(h["distance"]) for h in hits[0]}, k)
 
     def _params(self, field: str, k: int) -> dict:
@@ -193,7 +210,9 @@ class LazyViews:
         wanted = [int(r) for r in np.atleast_1d(np.asarray(rows))]
         missing = [r for r in dict.fromkeys(wanted) if r not in self._cache]
         if missing:
-            for row in self._client.get(self._name, ids=missing, output_fields=["row", "views"]):
+            with engine("reading sentence vectors"):
+                found = self._client.get(self._name, ids=missing, output_fields=["row", "views"])
+            for row in found:
                 vec = np.asarray(row["views"], dtype=np.float32)
                 self._cache[int(row["row"])] = vec.reshape(self._shape[0], self._shape[2])
             while len(self._cache) > CACHE_ROWS:

@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import milvus
@@ -75,6 +76,21 @@ def test_the_letter_is_answered_exactly_as_from_the_folder_store(pipeline, on_mi
     restricted = "why did he leave?"
     source = "mrinank-sharma-letter.zh.txt"
     assert _same(on_milvus.ask(restricted, source=source)) == _same(pipeline.ask(restricted, source=source))
+
+
+def test_its_bm25_and_dense_searches_rank_as_the_folder_stores(pipeline, on_milvus) -> None:
+    """The sparse vectors hold bm25s's own scores, so Milvus's inner product is the same BM25."""
+    from rag.lexical import terms, tokenize
+
+    ours, theirs = on_milvus.index.search, pipeline.index.search
+    for q in _questions(3):
+        words = [w for w in dict.fromkeys(terms(tokenize(q, pipeline.index.cutter))) if w in theirs.vocab]
+        assert ours.lexical(words, 64) == theirs.lexical(words, 64), q
+        vec = pipeline.embedder.embed_queries([q])[0]
+        mine, folder = ours.dense(vec, 8), theirs.dense(vec, 8)
+        assert [i for i, _ in mine] == [i for i, _ in folder], q
+        np.testing.assert_allclose([c for _, c in mine], [c for _, c in folder], atol=1e-6)
+    assert (ours.vocab, ours.df.tolist(), ours.n_docs) == (theirs.vocab, theirs.df.tolist(), theirs.n_docs)
 
 
 def test_it_holds_the_chunks_words_and_vectors_not_the_serving_process(on_milvus) -> None:
