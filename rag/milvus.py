@@ -57,8 +57,8 @@ def client_for(settings: Settings):
 
 
 def open_fresh(settings: Settings, seeds: dict[str, str], family: str, fingerprint: str) -> IndexData:
-    """The serving generation if it was built from these inputs (rag.store.check_fresh), loaded."""
-    from .store import check_fresh
+    """The serving generation if it was built from these inputs (rag.manifest.check_fresh), loaded."""
+    from .manifest import check_fresh
 
     client = client_for(settings)
     with engine("opening the index"):

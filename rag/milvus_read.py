@@ -49,7 +49,7 @@ def _meta_blobs(client, meta: str, names: list[str] | None = None) -> dict[str, 
 
 def read_manifest(client, alias: str) -> tuple[dict, str]:
     """The serving generation's manifest and meta collection; IndexMissing without one."""
-    from .store import check_manifest
+    from .manifest import check_manifest
 
     if alias not in client.list_aliases().get("aliases", []):
         raise IndexMissing(f"No index in Milvus under the alias {alias!r}.")

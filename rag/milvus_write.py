@@ -16,16 +16,8 @@ from .examples import ExampleBank
 from .milvus_read import BATCH
 from .records import Chunk, Sentence
 from .search import chunk_langs
-from .store import (
-    HNSW_EF_CONSTRUCTION,
-    HNSW_M,
-    ChunkWords,
-    bm25_index,
-    chunk_words,
-    file_list,
-    manifest_for,
-    write_small_files,
-)
+from .store import HNSW_EF_CONSTRUCTION, HNSW_M, file_list, manifest_for, write_small_files
+from .words import ChunkWords, bm25_index, chunk_words
 
 PART = 60_000  # characters of base64 per meta row (a VARCHAR holds at most 65,535)
 

@@ -36,18 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Settings
-from .errors import IndexCorrupt, IndexMissing, IndexStale
-from .examples import ExampleBank, examples_sha256
+from .errors import IndexCorrupt, IndexMissing
+from .examples import ExampleBank
 from .folders import folder_lock, sha256_file, swap_in, temp_folder
-from .offtopic import background_sha256
+from .manifest import FORMAT, VERSION, check_manifest
 from .records import Chunk, Sentence
+from .words import ChunkWords, bm25_index, chunk_words
 
-FORMAT = "letter-rag-index"
-VERSION = 13  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
-# 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view; 10: rendered chunks;
-# 11: the lexicon also from Chinese to English documents' words; 12: language nulls (rag.bilingual);
-# 13: BM25 reads English words by their stems (rag.lexical.terms)
 REQUIRED_FILES = (
     "chunks.json", "dense.faiss", "sentences.npy", "lexicon.json", "background.npy", "examples.json", "examples.npy"
 )  # fmt: skip
@@ -78,10 +73,6 @@ class IndexData:
     cutter: object  # jieba over the corpus's part of its dictionary (rag.lexical.query_cutter)
     dense_rendered: object = None  # faiss.Index over the chunks read in the other language, if any
     search: object = None  # the rag.search.ChunkSearch the retriever ranks chunks with
-
-
-def chunker_settings(settings: Settings) -> dict:
-    return {"chunk_size": settings.chunk_size, "chunk_min": settings.chunk_min, "splitter": "sentence-v1"}
 
 
 # The lock beside the index folder, held while it is replaced; readers take it
@@ -161,36 +152,6 @@ def manifest_for(
     }
 
 
-@dataclass(frozen=True)
-class ChunkWords:
-    """Each chunk's BM25 terms (rag.lexical.terms), and the lexicon between the languages' words
-    (`rag.lexicon`): made once per build, as the worked examples need the
-    lexicon before the index is written."""
-
-    tokens: list[list[str]]
-    lexicon: dict[str, list[str]]
-    dictionary: dict  # rag.lexical.corpus_dictionary of the chunks
-
-
-def chunk_words(chunks: list[Chunk], rendered: list[str] | None = None) -> ChunkWords:
-    """The chunks' words, each with those of its rendering (`chunking.chunk_renderings`)
-    when it has one: BM25 then matches a question's own words in either language."""
-    from .decision import detect_lang
-    from .lexical import corpus_dictionary, cut, is_latin, terms, tokenize
-    from .lexicon import build_lexicon, build_reverse
-
-    texts = [c.embed_text() for c in chunks]
-    if rendered:
-        texts = [f"{t}\n{r}" if r else t for t, r in zip(texts, rendered, strict=True)]
-    tokens = [tokenize(t) for t in texts]  # whole words: the dictionaries translate those
-    lexicon = build_lexicon({t for row in tokens for t in row if len(t) >= 2}, cut)
-    # Only the words of chunks in English: an English name in Chinese text is read as it is written.
-    english = {t for c, row in zip(chunks, tokens, strict=True) if detect_lang(c.text) == "en" for t in row}
-    reverse = build_reverse(t for t in english if is_latin(t) and len(t) >= 2)
-    bm25_terms = [terms(row) for row in tokens]
-    return ChunkWords(bm25_terms, {**lexicon, **reverse}, corpus_dictionary([*texts, " ".join(reverse)]))
-
-
 def _write_examples(tmp: Path, examples: ExampleBank) -> None:
     asked = examples.as_asked or (False,) * len(examples.ids)
     parts = zip(examples.ids, examples.questions, examples.queries, examples.rows, asked, strict=True)
@@ -247,20 +208,6 @@ def dense_index(vectors: np.ndarray, hnsw_above: int):
     return index
 
 
-def bm25_index(tokens: list[list[str]]):
-    import bm25s
-
-    bm25 = bm25s.BM25()
-    # Word ids in order of first use: from plain token lists bm25s numbers the
-    # words in set order, which changes with every process (string hashing),
-    # so two builds of the same seeds wrote different bytes.
-    vocab: dict[str, int] = {}
-    # An empty token list breaks bm25s; a placeholder keeps row numbers aligned.
-    ids = [[vocab.setdefault(t, len(vocab)) for t in row or ["\u2205"]] for row in tokens]
-    bm25.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
-    return bm25
-
-
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -287,36 +234,6 @@ def read_manifest(index_dir: Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise IndexCorrupt(f"{path} is not valid JSON ({e}).") from None
     return check_manifest(manifest, str(path))
-
-
-def check_manifest(manifest: object, where: str) -> dict:
-    """`manifest` if it is one this program reads; IndexCorrupt or IndexStale naming `where` otherwise."""
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexCorrupt(f"{where} is not a letter-rag index manifest.")
-    if manifest.get("version") != VERSION:
-        raise IndexStale(f"{where} has format version {manifest.get('version')}, this program reads {VERSION}.")
-    return manifest
-
-
-def check_fresh(manifest: dict, settings: Settings, seeds: dict[str, str], family: str, fingerprint: str) -> None:
-    """Raise IndexStale when the index was built from other inputs."""
-    model = manifest.get("model", {})
-    if (model.get("family"), model.get("fingerprint")) != (family, fingerprint):
-        raise IndexStale(
-            f"The index was built with model {model.get('family')} ({model.get('fingerprint')}); "
-            f"this run uses {family} ({fingerprint})."
-        )
-    if manifest.get("chunker") != chunker_settings(settings):
-        raise IndexStale("The index was built with other chunking settings.")
-    if manifest.get("background") != background_sha256():
-        raise IndexStale("The everyday questions (rag/background.txt) changed since the index was built.")
-    if manifest.get("examples") != examples_sha256(settings.examples):
-        now = settings.examples or "none"
-        raise IndexStale(f"The worked examples changed since the index was built (RAG_EXAMPLES: {now}).")
-    if manifest.get("seeds") != seeds:
-        changed = sorted(set(seeds.items()) ^ set(manifest.get("seeds", {}).items()))
-        names = sorted({name for name, _ in changed})
-        raise IndexStale(f"The seeds changed since the index was built: {', '.join(names)}.")
 
 
 def verify_files(index_dir: Path, manifest: dict) -> None:

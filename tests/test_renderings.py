@@ -15,9 +15,10 @@ from rag.config import REPO, Settings
 from rag.errors import IndexStale, SeedsError
 from rag.indexing import build, open_index
 from rag.lexicon import expand
+from rag.manifest import check_fresh
 from rag.pipeline import Pipeline
 from rag.seeds import read_seed, seed_files, seed_hashes
-from rag.store import check_fresh, read_manifest
+from rag.store import read_manifest
 from rag.ui import sources_html
 
 from .conftest import SEED, two_texts_seeds

