@@ -140,15 +140,16 @@ class MilvusSearch:
         # the placeholder weight of a termless chunk (`_sparse_rows`) is not a match
         return [i for i, score in self._search([query], "sparse", k, where) if score > 1e-20]
 
-    def cosine(self, vec: np.ndarray, position: int) -> float:
-        position = int(position)
-        if position not in self._vectors:
-            with engine("reading a chunk vector"):
-                row = self._client.get(self.name, ids=[position], output_fields=["dense"])[0]
-            self._vectors[position] = np.asarray(row["dense"], dtype=np.float32)
-            if len(self._vectors) > CACHE_ROWS:
+    def cosines(self, vec: np.ndarray, positions: list[int]) -> list[float]:
+        missing = [int(p) for p in dict.fromkeys(positions) if int(p) not in self._vectors]
+        if missing:
+            with engine("reading chunk vectors"):
+                rows = self._client.get(self.name, ids=missing, output_fields=["pos", "dense"])
+            for row in rows:
+                self._vectors[int(row["pos"])] = np.asarray(row["dense"], dtype=np.float32)
+            while len(self._vectors) > CACHE_ROWS:
                 self._vectors.popitem(last=False)
-        return float(self._vectors[position] @ vec)
+        return [float(self._vectors[int(p)] @ vec) for p in positions]
 
     def _search(self, data: list, field: str, k: int, where: Where | None) -> list[tuple[int, float]]:
         with engine("searching"):

@@ -148,10 +148,9 @@ class Retriever:
         rankings = {"hybrid": [dense_ids, bm25_ids], "dense": [dense_ids], "bm25": [bm25_ids]}[self.mode]
         fused = rrf(rankings)[: self.retrieve_k]
         cos = dict(zip(dense_ids, dense_scores, strict=False))
-        hits = [
-            Hit(self.index.chunks[i], s, float(cos.get(i, self._cosine(qvec, i))), r)
-            for r, (i, s) in enumerate(fused, start=1)
-        ]
+        missing = [i for i, _ in fused if i not in cos]  # found by BM25 alone: their plain cosine, in one call
+        cos.update(zip(missing, self.index.search.cosines(qvec, missing), strict=True))
+        hits = [Hit(self.index.chunks[i], s, float(cos[i]), r) for r, (i, s) in enumerate(fused, start=1)]
         clock = _lap(t, "fusion", clock)
         kind = expected_type(question or query)
         gains = {}
@@ -229,9 +228,6 @@ class Retriever:
                     best[i] = score
         found = ranked(best, n)
         return [i for i, _ in found], [score for _, score in found]
-
-    def _cosine(self, qvec: np.ndarray, chunk: int) -> float:
-        return self.index.search.cosine(qvec, chunk)
 
     def _weights(self, tokens: list[str]) -> dict[str, float]:
         """BM25-style IDF of each distinct query token the corpus has."""

@@ -55,7 +55,7 @@ class ChunkSearch(Protocol):
 
     def lexical(self, terms: list[str], k: int, where: Where | None = None) -> list[int]: ...
 
-    def cosine(self, vec: np.ndarray, position: int) -> float: ...
+    def cosines(self, vec: np.ndarray, positions: list[int]) -> list[float]: ...
 
 
 def chunk_langs(sentences: list, sentence_chunk: np.ndarray, n_chunks: int) -> list[frozenset[str]]:
@@ -136,5 +136,5 @@ class FaissSearch:
         top = top[np.lexsort((top, -scores[top]))][:k]
         return [int(i) for i in top]
 
-    def cosine(self, vec: np.ndarray, position: int) -> float:
-        return float(self._index.reconstruct(int(position)) @ vec)
+    def cosines(self, vec: np.ndarray, positions: list[int]) -> list[float]:
+        return [float(self._index.reconstruct(int(p)) @ vec) for p in positions]
