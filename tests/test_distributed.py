@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
-import numpy as np
 import pytest
 
-from rag.chunking import chunk_documents, sentence_views
+from rag import vectorcache
 from rag.config import REPO
 from rag.distributed import RayEmbedder
-from rag.seeds import read_seeds
-from rag.vectorcache import model_key
+from rag.indexing import build
+from rag.store import read_manifest
 from tests.conftest import rag_env
 
 
@@ -23,19 +24,22 @@ def ray_local():
     ray.shutdown()
 
 
-def test_two_local_workers_give_the_plain_builds_vectors_byte_for_byte(ray_local, pipeline) -> None:
-    docs, _ = read_seeds(pipeline.settings.seeds_dir)
-    chunks, sentences = chunk_documents(docs, pipeline.settings.chunk_size, pipeline.settings.chunk_min)
-    texts = [c.embed_text() for c in chunks] + [t for view in sentence_views(sentences) for t in view]
-    spread = RayEmbedder(pipeline.embedder, pipeline.settings, workers=2)
-    vecs = spread.embed_passages(texts)
-    assert vecs.shape == (len(texts), pipeline.embedder.dim) and len(texts) > 2 * 64  # more than one batch each
-    assert vecs.tobytes() == pipeline.embedder.embed_passages(texts).tobytes()
-    used = ray_local.cluster_resources()
-    assert used.get("CPU") == 2
+def test_a_two_worker_build_writes_the_plain_builds_vectors_byte_for_byte(ray_local, pipeline, tmp_path) -> None:
+    """`build` with RayEmbedder(workers=2) against the folder index the plain build wrote
+    (the `pipeline` fixture's), with no passage vector cached: Ray embeds every passage."""
+    cache = tmp_path / "cache"
+    shutil.copytree(pipeline.settings.model_cache / "vectors", cache / "vectors")
+    for path in vectorcache._paths(cache, vectorcache.passage_key(pipeline.embedder)):
+        path.unlink(missing_ok=True)
+    s = replace(pipeline.settings, index_dir=tmp_path / "index", model_cache=cache)
+    spread = RayEmbedder(pipeline.embedder, s, workers=2)
+    summary = build(s, spread)
+    assert summary.reused_passages == 0 and ray_local.cluster_resources().get("CPU") == 2
+    for name in ("dense.faiss", "dense-rendered.faiss", "sentences.npy"):
+        assert (s.index_dir / name).read_bytes() == (pipeline.settings.index_dir / name).read_bytes(), name
     # the same cache keys and manifest backend as the embedder alone
-    assert model_key(spread) == model_key(pipeline.embedder)
-    np.testing.assert_array_equal(spread.embed_queries(["why?"]), pipeline.embedder.embed_queries(["why?"]))
+    assert vectorcache.model_key(spread) == vectorcache.model_key(pipeline.embedder)
+    assert read_manifest(s.index_dir)["model"] == pipeline.index.manifest["model"]
 
 
 def test_without_ray_installed_the_flag_says_what_to_install(settings) -> None:
