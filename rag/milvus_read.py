@@ -33,13 +33,16 @@ def engine(doing: str) -> Iterator[None]:
         raise StoreUnavailable(f"Milvus failed while {doing}: {getattr(e, 'message', e)}") from None
 
 
+# Seconds a build's or a load's call may take: flushing, indexing or reading a large collection
+# takes minutes. Connecting and a question's calls keep RAG_MILVUS_TIMEOUT_S: an answer must not hang.
+LONG = 3600.0
 CACHE_ROWS = 20_000  # sentence view vectors kept in memory (about 60 MB at 4 views of 384)
 
 
 def _meta_blobs(client, meta: str, names: list[str] | None = None) -> dict[str, bytes]:
     """The files of a meta collection (all, or `names`), joined from their parts."""
     expr = " or ".join(f'key like "{n}#%"' for n in names) if names else ""
-    rows = client.query(meta, filter=expr or 'key != ""', output_fields=["key", "data"], limit=16_384)
+    rows = client.query(meta, filter=expr or 'key != ""', output_fields=["key", "data"], limit=16_384, timeout=LONG)
     parts: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
         name, _, k = row["key"].rpartition("#")
@@ -54,7 +57,7 @@ def read_manifest(client, alias: str) -> tuple[dict, str]:
     if alias not in client.list_aliases().get("aliases", []):
         raise IndexMissing(f"No index in Milvus under the alias {alias!r}.")
     meta = client.describe_alias(alias)["collection_name"]
-    client.load_collection(meta)
+    client.load_collection(meta, timeout=LONG)
     blob = _meta_blobs(client, meta, ["manifest.json"]).get("manifest.json")
     if blob is None:
         raise IndexCorrupt(f"The Milvus collection {meta} has no manifest.")
@@ -75,7 +78,7 @@ def load(client, alias: str, uri: str) -> IndexData:
         if data is None or len(data) != info.get("bytes") or hashlib.sha256(data).hexdigest() != info.get("sha256"):
             raise IndexCorrupt(f"Milvus collection {meta}: {name} is missing or damaged (checksum mismatch).")
     for name in (f"{gen}_chunks", f"{gen}_sentences"):
-        client.load_collection(name)
+        client.load_collection(name, timeout=LONG)
     counts = manifest.get("counts", {})
     chunks = [Chunk(**r["record"]) for r in _all(client, f"{gen}_chunks", "pos", int(counts.get("chunks", 0)))]
     rows = _all(client, f"{gen}_sentences", "row", int(counts.get("sentences", 0)))
@@ -106,7 +109,8 @@ def _all(client, name: str, key: str, n: int) -> list[dict]:
     fields = [key, "record", *(["chunk"] * (key == "row"))]
     out: list[dict] = []
     for lo in range(0, n, 4096):
-        out += client.query(name, filter=f"{key} >= {lo} and {key} < {lo + 4096}", output_fields=fields, limit=4096)
+        where = f"{key} >= {lo} and {key} < {lo + 4096}"
+        out += client.query(name, filter=where, output_fields=fields, limit=4096, timeout=LONG)
     out.sort(key=lambda r: r[key])
     if [r[key] for r in out] != list(range(n)):
         raise IndexCorrupt(f"The Milvus collection {name} is missing rows.")

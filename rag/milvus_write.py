@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .examples import ExampleBank
-from .milvus_read import BATCH
+from .milvus_read import BATCH, LONG
 from .records import Chunk, Sentence
 from .search import chunk_langs
 from .store import HNSW_EF_CONSTRUCTION, HNSW_M, file_list, manifest_for, write_small_files
@@ -78,10 +78,10 @@ def _create(client, name: str, fields: list[tuple], vectors: dict[str, str], hns
             index.add_index(field, index_type="HNSW", metric_type="IP", params=graph)
         else:
             index.add_index(field, index_type="FLAT", metric_type="IP")
-    client.create_collection(name, schema=_schema(client, fields))
+    client.create_collection(name, schema=_schema(client, fields), timeout=LONG)
     # not waiting for each index (pymilvus polls every 0.5 s): loading waits for all of them
-    client.create_index(name, index, sync=False)
-    client.load_collection(name)
+    client.create_index(name, index, sync=False, timeout=LONG)
+    client.load_collection(name, timeout=LONG)
 
 
 def _insert(client, name: str, rows) -> None:
@@ -89,11 +89,11 @@ def _insert(client, name: str, rows) -> None:
     for row in rows:
         batch.append(row)
         if len(batch) == BATCH:
-            client.insert(name, batch)
+            client.insert(name, batch, timeout=LONG)
             batch = []
     if batch:
-        client.insert(name, batch)
-    client.flush(name)
+        client.insert(name, batch, timeout=LONG)
+    client.flush(name, timeout=LONG)
 
 
 def write_chunks(client, gen, chunks, chunk_vecs, rendered_vecs, bm25, langs, hnsw: bool = False) -> None:
