@@ -71,7 +71,15 @@ def read_manifest(client, alias: str) -> tuple[dict, str]:
 def load(client, alias: str, uri: str) -> IndexData:
     """The serving generation, verified (freshness is checked by the caller)."""
     manifest, meta = read_manifest(client, alias)
-    gen = manifest.get("store", {}).get("generation", "")
+    try:
+        return _load(client, manifest, meta, uri)
+    except (KeyError, TypeError, ValueError) as e:
+        raise IndexCorrupt(f"Milvus collection {meta}: cannot read the index ({type(e).__name__}: {e}).") from None
+
+
+def _load(client, manifest: dict, meta: str, uri: str) -> IndexData:
+    store = manifest["store"]
+    gen = store["generation"]
     blobs = _meta_blobs(client, meta)
     for name, info in manifest.get("files", {}).items():
         data = blobs.get(name)
@@ -88,15 +96,10 @@ def load(client, alias: str, uri: str) -> IndexData:
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in blobs.items():
             (Path(tmp) / name).write_bytes(data)
-        try:
-            small = read_small_files(Path(tmp), dim, len(sentences))
-        except (KeyError, TypeError, ValueError) as e:
-            raise IndexCorrupt(f"Milvus collection {meta}: cannot read its files ({e}).") from None
-        terms = json.loads((Path(tmp) / "bm25-terms.json").read_text())
-    store = manifest["store"]
+        small = read_small_files(Path(tmp), dim, len(sentences))
+        terms = json.loads((Path(tmp) / "bm25-terms.json").read_text(encoding="utf-8"))
     search = MilvusSearch(client, gen, terms, bool(store.get("rendered")), bool(store.get("hnsw")))
-    n_views = int(manifest["store"]["views"])
-    views = LazyViews(client, f"{gen}_sentences", (n_views, len(sentences), dim))
+    views = LazyViews(client, f"{gen}_sentences", (int(store["views"]), len(sentences), dim))
     return IndexData(
         Path(uri), manifest, chunks, sentences, sentence_chunk, None, views, None, small.lexicon,
         frozenset(search.vocab), small.background, small.examples, small.cutter, None, search,

@@ -19,7 +19,7 @@ import pytest
 
 from rag import milvus
 from rag.config import REPO, Settings
-from rag.errors import IndexStale
+from rag.errors import IndexCorrupt, IndexStale
 from rag.indexing import build, open_index
 from rag.pipeline import Pipeline
 from tests.conftest import SEED, rag
@@ -226,3 +226,22 @@ def test_the_same_code_talks_to_a_milvus_server_by_uri(tmp_path, pipeline) -> No
         milvus.close(s)
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_damaged_generation_is_a_clear_error_and_no_answer(tmp_path, pipeline) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    s = milvus_settings(pipeline.settings, tmp_path, seeds_dir=seeds)
+    build(s, pipeline.embedder)
+    client = milvus.client_for(s)
+    meta = client.describe_alias("rag")["collection_name"]
+    client.upsert(meta, [{"key": "lexicon.json#000000", "data": "e30=", "vec": [0.0, 0.0]}])  # "{}", other bytes
+    with pytest.raises(IndexCorrupt, match=r"lexicon\.json is missing or damaged"):
+        open_index(s, pipeline.embedder)
+    milvus.close(s)
+    done = rag("ask", "why did he leave?", index=tmp_path / "index", seeds=seeds, RAG_STORE="milvus",
+               RAG_MILVUS_URI=s.milvus_uri)  # fmt: skip
+    assert (
+        done.returncode != 0 and "lexicon.json is missing or damaged" in done.stderr and "Traceback" not in done.stderr
+    )
