@@ -94,5 +94,8 @@ def _start(address: str, workers: int):
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise RayUnavailable(f"Cannot start or reach Ray{' at ' + address if address else ''} ({e}).") from None
+            where = f" at {address}" if address else ""
+            hint = " A cluster with token authentication also wants RAY_AUTH_MODE=token." if address else ""
+            raise RayUnavailable(f"Cannot start or reach Ray{where} ({e}).{hint}") from None
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # init set up its own handlers
     return ray
