@@ -49,6 +49,14 @@ def test_a_rebuild_of_the_folder_store_keeps_the_milvus_file(on_milvus) -> None:
     assert milvus.read_manifest(milvus.client_for(on_milvus.settings), "rag")[0] == on_milvus.index.manifest
 
 
+def _letter_alone(tmp_path: Path, pipeline: Pipeline) -> tuple[Path, Settings]:
+    """A private seeds folder holding the letter alone, and Milvus settings for it under `tmp_path`."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds)
+    return seeds, milvus_settings(pipeline.settings, tmp_path, seeds_dir=seeds)
+
+
 def _questions(n_per_kind: int = 6) -> list[str]:
     """The first questions of each kind and language of the dev set (answerable, unanswerable, follow-ups…)."""
     seen: dict[tuple, int] = {}
@@ -76,6 +84,25 @@ def test_the_letter_is_answered_exactly_as_from_the_folder_store(pipeline, on_mi
     restricted = "why did he leave?"
     source = "mrinank-sharma-letter.zh.txt"
     assert _same(on_milvus.ask(restricted, source=source)) == _same(pipeline.ask(restricted, source=source))
+
+
+def test_documents_in_two_languages_are_answered_as_from_the_folder_store(two_texts, tmp_path) -> None:
+    """The per-language searches of rag.bilingual, as Milvus filters on the chunks' languages."""
+    s = replace(two_texts.settings, store="milvus", milvus_uri=str(tmp_path / "milvus.db"))
+    build(s, two_texts.embedder)
+    pipe = Pipeline(s, two_texts.embedder, open_index(s, two_texts.embedder))
+    assert pipe.index.manifest["language_nulls"] == two_texts.index.manifest["language_nulls"]
+    asked = [
+        "迁移前数据库的小版本号是多少？",
+        "文件名太长的话会怎么处理？",
+        "Where does ferrypix keep its configuration file?",
+        "How big was the core database before they migrated the backups?",
+        "明天上海会下雨吗？",
+        "Who won the 2020 NBA title?",
+    ]
+    for q in asked:
+        assert _same(pipe.ask(q)) == _same(two_texts.ask(q)), q
+    milvus.close(s)
 
 
 def test_its_bm25_and_dense_searches_rank_as_the_folder_stores(pipeline, on_milvus) -> None:
@@ -144,10 +171,7 @@ sys.exit(main(["build"]))
 
 def test_a_build_killed_midway_leaves_the_old_index_serving(tmp_path, pipeline) -> None:
     """SIGKILL while the new generation is written, then just before the alias moves."""
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    shutil.copy(SEED, seeds)
-    s = milvus_settings(pipeline.settings, tmp_path, seeds_dir=seeds)
+    seeds, s = _letter_alone(tmp_path, pipeline)
     build(s, pipeline.embedder)
     old = open_index(s, pipeline.embedder).manifest["store"]["generation"]
     (seeds / "note.txt").write_text("The lighthouse keeper counted 412 ships in 1911.\n", encoding="utf-8")
@@ -172,10 +196,7 @@ def test_a_build_killed_midway_leaves_the_old_index_serving(tmp_path, pipeline) 
 
 
 def test_adding_and_removing_a_document_embeds_only_that_document(tmp_path, pipeline, monkeypatch) -> None:
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    shutil.copy(SEED, seeds)
-    s = milvus_settings(pipeline.settings, tmp_path, seeds_dir=seeds)
+    seeds, s = _letter_alone(tmp_path, pipeline)
     first = build(s, pipeline.embedder)
     note = "The lighthouse keeper counted 412 ships in 1911. He kept the log in a tin box."
     (seeds / "lighthouse.txt").write_text(note + "\n", encoding="utf-8")
@@ -229,10 +250,7 @@ def test_the_same_code_talks_to_a_milvus_server_by_uri(tmp_path, pipeline) -> No
 
 
 def test_a_damaged_generation_is_a_clear_error_and_no_answer(tmp_path, pipeline) -> None:
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    shutil.copy(SEED, seeds)
-    s = milvus_settings(pipeline.settings, tmp_path, seeds_dir=seeds)
+    seeds, s = _letter_alone(tmp_path, pipeline)
     build(s, pipeline.embedder)
     client = milvus.client_for(s)
     meta = client.describe_alias("rag")["collection_name"]
