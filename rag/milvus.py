@@ -13,7 +13,10 @@ three collections, named `<alias>_<time>_…`:
 - `…_sentences`: per sentence its chunk, its embedded views (one vector of
   views × dimension, as embedded; read as the folder store keeps them) and the record;
 - `…_meta`: the manifest and the small files every store keeps
-  (`rag.store.write_small_files`), plus the BM25 terms' document counts.
+  (`rag.store.write_small_files`), the BM25 terms' document counts, and the
+  chunk and sentence records once more as one gzip file, which a load reads
+  in seconds where reading the collections row by row took minutes at 100k
+  chunks. Files are kept as base64 parts of one row each.
 
 The alias `<alias>` names the meta collection of the generation that serves.
 A build writes a new generation and then moves the alias, so a reader never

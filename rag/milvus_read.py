@@ -4,6 +4,7 @@ records, and the searches and sentence vectors a question asks of it."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import tempfile
@@ -20,6 +21,7 @@ from .search import Where, ranked
 from .store import HNSW_EF_SEARCH, IndexData, as_stored, read_small_files
 
 BATCH = 1000  # rows per insert or fetch
+RECORDS = "records.json.gz"  # the chunk and sentence records, as a load reads them (the collections hold them too)
 
 
 @contextmanager
@@ -39,15 +41,21 @@ LONG = 3600.0
 CACHE_ROWS = 20_000  # sentence view vectors kept in memory (about 60 MB at 4 views of 384)
 
 
-def _meta_blobs(client, meta: str, names: list[str] | None = None) -> dict[str, bytes]:
-    """The files of a meta collection (all, or `names`), joined from their parts."""
-    expr = " or ".join(f'key like "{n}#%"' for n in names) if names else ""
-    rows = client.query(meta, filter=expr or 'key != ""', output_fields=["key", "data"], limit=16_384, timeout=LONG)
-    parts: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        name, _, k = row["key"].rpartition("#")
-        parts.setdefault(name, []).append((k, row["data"]))
-    return {name: base64.b64decode("".join(p for _, p in sorted(ps))) for name, ps in parts.items()}
+def _meta_blobs(client, meta: str, names: list[str]) -> dict[str, bytes]:
+    """The files `names` of a meta collection, each joined from its parts (read a window
+    of parts at a time: a query returns at most 16,384 rows); a file it lacks is left out."""
+    out = {}
+    for name in names:
+        parts: list[tuple[int, str]] = []
+        while True:
+            where = f"name == {json.dumps(name)} and part >= {len(parts)} and part < {len(parts) + 4096}"
+            rows = client.query(meta, filter=where, output_fields=["part", "data"], limit=4096, timeout=LONG)
+            parts += sorted((int(r["part"]), r["data"]) for r in rows)
+            if len(rows) < 4096:
+                break
+        if parts:
+            out[name] = base64.b64decode("".join(p for _, p in parts))
+    return out
 
 
 def read_manifest(client, alias: str) -> tuple[dict, str]:
@@ -80,18 +88,20 @@ def load(client, alias: str, uri: str) -> IndexData:
 def _load(client, manifest: dict, meta: str, uri: str) -> IndexData:
     store = manifest["store"]
     gen = store["generation"]
-    blobs = _meta_blobs(client, meta)
+    blobs = _meta_blobs(client, meta, list(manifest["files"]))
     for name, info in manifest.get("files", {}).items():
         data = blobs.get(name)
         if data is None or len(data) != info.get("bytes") or hashlib.sha256(data).hexdigest() != info.get("sha256"):
             raise IndexCorrupt(f"Milvus collection {meta}: {name} is missing or damaged (checksum mismatch).")
     for name in (f"{gen}_chunks", f"{gen}_sentences"):
         client.load_collection(name, timeout=LONG)
+    records = json.loads(gzip.decompress(blobs[RECORDS]).decode("utf-8"))
+    chunks = [Chunk(**r) for r in records["chunks"]]
+    sentences = [Sentence(**r) for r in records["sentences"]]
+    sentence_chunk = np.array(records["sentence_chunk"], dtype=np.int64)
     counts = manifest.get("counts", {})
-    chunks = [Chunk(**r["record"]) for r in _all(client, f"{gen}_chunks", "pos", int(counts.get("chunks", 0)))]
-    rows = _all(client, f"{gen}_sentences", "row", int(counts.get("sentences", 0)))
-    sentences = [Sentence(**r["record"]) for r in rows]
-    sentence_chunk = np.array([r["chunk"] for r in rows], dtype=np.int64)
+    if (len(chunks), len(sentences)) != (counts.get("chunks"), counts.get("sentences")):
+        raise IndexCorrupt(f"Milvus generation {gen} holds other counts than its manifest.")
     dim = int(manifest["model"]["dim"])
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in blobs.items():
@@ -104,20 +114,6 @@ def _load(client, manifest: dict, meta: str, uri: str) -> IndexData:
         Path(uri), manifest, chunks, sentences, sentence_chunk, None, views, None, small.lexicon,
         frozenset(search.vocab), small.background, small.examples, small.cutter, None, search,
     )  # fmt: skip
-
-
-def _all(client, name: str, key: str, n: int) -> list[dict]:
-    """The `n` rows of a collection in key order, a batch of key ranges at a time
-    (no row limit applies, and no iterator: Milvus Lite lacks the timestamps one asks for)."""
-    fields = [key, "record", *(["chunk"] * (key == "row"))]
-    out: list[dict] = []
-    for lo in range(0, n, 4096):
-        where = f"{key} >= {lo} and {key} < {lo + 4096}"
-        out += client.query(name, filter=where, output_fields=fields, limit=4096, timeout=LONG)
-    out.sort(key=lambda r: r[key])
-    if [r[key] for r in out] != list(range(n)):
-        raise IndexCorrupt(f"The Milvus collection {name} is missing rows.")
-    return out
 
 
 class MilvusSearch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import re
 import tempfile
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .examples import ExampleBank
-from .milvus_read import BATCH, LONG
+from .milvus_read import BATCH, LONG, RECORDS
 from .records import Chunk, Sentence
 from .search import chunk_langs
 from .store import HNSW_EF_CONSTRUCTION, HNSW_M, file_list, manifest_for, write_small_files
@@ -45,6 +46,10 @@ def write(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_small_files(folder, background_vecs, examples, words)
+        # the records once more, as one file: a load reads them in seconds, not row by row
+        records = {"chunks": [asdict(c) for c in chunks], "sentences": [asdict(x) for x in sentences]}
+        records["sentence_chunk"] = sentence_chunk.tolist()
+        (folder / RECORDS).write_bytes(gzip.compress(json.dumps(records, ensure_ascii=False).encode("utf-8"), mtime=0))
         vocab = sorted(bm25.vocab_dict.items(), key=lambda kv: kv[1])
         terms = {"terms": [t for t, _ in vocab], "df": np.diff(bm25.scores["indptr"]).tolist()}
         (folder / "bm25-terms.json").write_text(json.dumps({**terms, "n_docs": int(bm25.scores["num_docs"])}))
@@ -162,16 +167,21 @@ def _write_sentences(client, gen, sentences, sentence_chunk, sentence_vecs) -> N
 def _write_meta(client, gen: str, blobs: dict[str, bytes]) -> None:
     fields = [
         ("key", "VARCHAR", {"is_primary": True, "max_length": 256}),
+        ("name", "VARCHAR", {"max_length": 240}),
+        ("part", "INT64", {}),
         ("data", "VARCHAR", {"max_length": 65_535}),
         ("vec", "FLOAT_VECTOR", {"dim": 2}),  # Milvus wants a vector field in every collection
     ]
     _create(client, f"{gen}_meta", fields, {"vec": "dense"})
-    rows = []
-    for name, data in blobs.items():
-        text = base64.b64encode(data).decode("ascii")
-        parts = [text[i : i + PART] for i in range(0, len(text), PART)] or [""]
-        rows += [{"key": f"{name}#{k:06d}", "data": p, "vec": [0.0, 0.0]} for k, p in enumerate(parts)]
-    _insert(client, f"{gen}_meta", rows)
+
+    def rows():
+        for name, data in blobs.items():
+            text = base64.b64encode(data).decode("ascii")
+            parts = [text[i : i + PART] for i in range(0, len(text), PART)] or [""]
+            for k, p in enumerate(parts):
+                yield {"key": f"{name}#{k:06d}", "name": name, "part": k, "data": p, "vec": [0.0, 0.0]}
+
+    _insert(client, f"{gen}_meta", rows())
 
 
 def _switch(client, alias: str, gen: str) -> None:

@@ -254,7 +254,8 @@ def test_a_damaged_generation_is_a_clear_error_and_no_answer(tmp_path, pipeline)
     build(s, pipeline.embedder)
     client = milvus.client_for(s)
     meta = client.describe_alias("rag")["collection_name"]
-    client.upsert(meta, [{"key": "lexicon.json#000000", "data": "e30=", "vec": [0.0, 0.0]}])  # "{}", other bytes
+    damaged = {"key": "lexicon.json#000000", "name": "lexicon.json", "part": 0, "data": "e30=", "vec": [0.0, 0.0]}
+    client.upsert(meta, [damaged])  # "{}": other bytes than the manifest lists
     with pytest.raises(IndexCorrupt, match=r"lexicon\.json is missing or damaged"):
         open_index(s, pipeline.embedder)
     milvus.close(s)
