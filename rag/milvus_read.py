@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorrupt, IndexMissing, StoreUnavailable
+from .errors import IndexCorrupt, IndexMissing, IndexStale, StoreUnavailable
 from .records import Chunk, Sentence
 from .search import Where, ranked
 from .store import HNSW_EF_SEARCH, IndexData, as_stored, read_small_files
 
 BATCH = 1000  # rows per insert or fetch
+STORE_VERSION = 2  # of the collections' layout, beside the index format (rag.manifest.VERSION); 2: RECORDS
 RECORDS = "records.json.gz"  # the chunk and sentence records, as a load reads them (the collections hold them too)
 
 
@@ -73,7 +74,12 @@ def read_manifest(client, alias: str) -> tuple[dict, str]:
         manifest = json.loads(blob.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise IndexCorrupt(f"The manifest in {meta} is not valid JSON ({e}).") from None
-    return check_manifest(manifest, f"Milvus collection {meta}"), meta
+    manifest = check_manifest(manifest, f"Milvus collection {meta}")
+    store = manifest.get("store")
+    if not isinstance(store, dict) or store.get("version") != STORE_VERSION:
+        found = store.get("version") if isinstance(store, dict) else None
+        raise IndexStale(f"Milvus collection {meta} has store layout {found}, this program reads {STORE_VERSION}.")
+    return manifest, meta
 
 
 def load(client, alias: str, uri: str) -> IndexData:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .examples import ExampleBank
-from .milvus_read import BATCH, LONG, RECORDS
+from .milvus_read import BATCH, LONG, RECORDS, STORE_VERSION
 from .records import Chunk, Sentence
 from .search import chunk_langs
 from .store import HNSW_EF_CONSTRUCTION, HNSW_M, file_list, manifest_for, write_small_files
@@ -57,7 +57,8 @@ def write(
         manifest = manifest_for(meta, background_vecs, sentence_vecs, len(chunks), files)
         rendered = rendered_vecs is not None
         views = sentence_vecs.shape[0]
-        manifest["store"] = {"kind": "milvus", "generation": gen, "rendered": rendered, "views": views, "hnsw": hnsw}
+        layout = {"kind": "milvus", "version": STORE_VERSION, "generation": gen}
+        manifest["store"] = {**layout, "rendered": rendered, "views": views, "hnsw": hnsw}
         blobs = {name: (folder / name).read_bytes() for name in files}
     _write_meta(client, gen, {**blobs, "manifest.json": json.dumps(manifest, ensure_ascii=False).encode("utf-8")})
     _switch(client, alias, gen)

@@ -4,6 +4,7 @@ document, refusals, and the same code against a Milvus server by URI."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -263,4 +264,24 @@ def test_a_damaged_generation_is_a_clear_error_and_no_answer(tmp_path, pipeline)
                RAG_MILVUS_URI=s.milvus_uri)  # fmt: skip
     assert (
         done.returncode != 0 and "lexicon.json is missing or damaged" in done.stderr and "Traceback" not in done.stderr
+    )
+
+
+def test_a_generation_of_an_older_store_layout_is_rebuilt(tmp_path, pipeline) -> None:
+    _, s = _letter_alone(tmp_path, pipeline)
+    build(s, pipeline.embedder)
+    client = milvus.client_for(s)
+    manifest, meta = milvus.read_manifest(client, "rag")
+    old = {**manifest, "store": {**manifest["store"], "version": 1}}
+    text = base64.b64encode(json.dumps(old).encode("utf-8")).decode("ascii")
+    assert len(text) < 60_000  # one part
+    client.upsert(
+        meta, [{"key": "manifest.json#000000", "name": "manifest.json", "part": 0, "data": text, "vec": [0, 0]}]
+    )
+    with pytest.raises(IndexStale, match="store layout 1"):
+        milvus.read_manifest(client, "rag")
+    said: list[str] = []
+    index = open_index(s, pipeline.embedder, say=said.append)
+    assert (
+        said[0].startswith("Index stale") and index.manifest["store"]["generation"] != manifest["store"]["generation"]
     )
