@@ -128,7 +128,8 @@ def connect(settings: Settings):
     """A `MilvusClient` for `settings.milvus_uri`, or StoreUnavailable within the timeout."""
     from pymilvus import MilvusClient
 
-    logging.getLogger("pymilvus").setLevel(logging.ERROR)  # its iterator warns about client-side timestamps
+    # pymilvus logs each failed call with its traceback; rag.milvus_read.engine says it in words instead
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     uri = milvus_uri(settings)
     if "://" not in uri:
         _check_unlocked(Path(uri))

@@ -23,6 +23,7 @@ from .store import HNSW_EF_SEARCH, IndexData, as_stored, read_small_files
 BATCH = 1000  # rows per insert or fetch
 STORE_VERSION = 2  # of the collections' layout, beside the index format (rag.manifest.VERSION); 2: RECORDS
 RECORDS = "records.json.gz"  # the chunk and sentence records, as a load reads them (the collections hold them too)
+META_FIELDS = ("key", "name", "part", "data", "vec")  # of a meta collection (rag.milvus_write)
 
 
 @contextmanager
@@ -66,6 +67,8 @@ def read_manifest(client, alias: str) -> tuple[dict, str]:
     if alias not in client.list_aliases().get("aliases", []):
         raise IndexMissing(f"No index in Milvus under the alias {alias!r}.")
     meta = client.describe_alias(alias)["collection_name"]
+    if {f["name"] for f in client.describe_collection(meta)["fields"]} != set(META_FIELDS):
+        raise IndexStale(f"Milvus collection {meta} has an older store layout, this program reads {STORE_VERSION}.")
     client.load_collection(meta, timeout=LONG)
     blob = _meta_blobs(client, meta, ["manifest.json"]).get("manifest.json")
     if blob is None:

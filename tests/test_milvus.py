@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pymilvus import DataType
 
 from rag import milvus
 from rag.config import REPO, Settings
@@ -280,8 +281,16 @@ def test_a_generation_of_an_older_store_layout_is_rebuilt(tmp_path, pipeline) ->
     )
     with pytest.raises(IndexStale, match="store layout 1"):
         milvus.read_manifest(client, "rag")
+    # the first layout's meta collection had no name and part fields
+    first = client.create_schema(auto_id=False)
+    first.add_field("key", DataType.VARCHAR, is_primary=True, max_length=256)
+    first.add_field("data", DataType.VARCHAR, max_length=65_535)
+    first.add_field("vec", DataType.FLOAT_VECTOR, dim=2)
+    client.create_collection("rag_1_meta", schema=first)
+    client.alter_alias("rag_1_meta", "rag")
+    with pytest.raises(IndexStale, match="older store layout"):
+        milvus.read_manifest(client, "rag")
     said: list[str] = []
     index = open_index(s, pipeline.embedder, say=said.append)
-    assert (
-        said[0].startswith("Index stale") and index.manifest["store"]["generation"] != manifest["store"]["generation"]
-    )
+    assert said[0].startswith("Index stale")
+    assert index.manifest["store"]["generation"] not in (manifest["store"]["generation"], "rag_1")
