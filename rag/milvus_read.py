@@ -121,7 +121,7 @@ def _load(client, manifest: dict, meta: str, uri: str) -> IndexData:
     views = LazyViews(client, f"{gen}_sentences", (int(store["views"]), len(sentences), dim))
     return IndexData(
         Path(uri), manifest, chunks, sentences, sentence_chunk, None, views, None, small.lexicon,
-        frozenset(search.vocab), small.background, small.examples, small.cutter, None, search,
+        small.background, small.examples, small.cutter, None, search,
     )  # fmt: skip
 
 
@@ -203,8 +203,6 @@ class LazyViews:
     def shape(self) -> tuple[int, int, int]:
         views, n, dim = self._shape
         return (min(views, self._first or views), n, dim)
-
-    ndim = 3
 
     def __getitem__(self, key):
         if isinstance(key, slice) and key.start is None and key.step is None:

