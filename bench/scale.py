@@ -87,21 +87,17 @@ def base_vectors(data, embedder, sample: int = 300) -> np.ndarray:
     return embedder.embed_passages(texts)
 
 
-def derived_build(
-    n: int, tmp: Path, base: np.ndarray, embedder, hnsw_above: int, background: np.ndarray
-) -> tuple[dict, Path, Path]:
-    """The real chunker and store at `n` chunks, on derived vectors; timed per step. `background`:
-    the embedded everyday questions (`rag.offtopic`), written as the real build writes them."""
-
+def derived_inputs(n: int, seeds: Path, base: np.ndarray, embedder) -> tuple:
+    """What a build of about `n` chunks of the synthetic corpus hands its store: the real
+    chunker's chunks and sentences, vectors derived from `base`, the manifest's build
+    metadata; and the seconds reading and chunking took. The corpus is written to `seeds`."""
     from bench.synthetic import write_corpus
     from bench.vectors import derived
     from rag.chunking import chunk_documents
     from rag.config import Settings
     from rag.indexing import build_meta
     from rag.seeds import load_seeds
-    from rag.store import write_index
 
-    seeds, index = tmp / f"seeds-{n}", tmp / f"index-{n}"
     write_corpus(seeds, n)
     t0 = time.perf_counter()
     docs = load_seeds(seeds)
@@ -114,6 +110,18 @@ def derived_build(
         **build_meta(Settings(), embedder, {d.source: d.sha256 for d in docs}, int(base.shape[1])),
         "synthetic_vectors": True,
     }
+    return docs, chunks, sentences, chunk_vecs, sentence_vecs, meta, chunking_s
+
+
+def derived_build(
+    n: int, tmp: Path, base: np.ndarray, embedder, hnsw_above: int, background: np.ndarray
+) -> tuple[dict, Path, Path]:
+    """The real chunker and store at `n` chunks, on derived vectors; timed per step. `background`:
+    the embedded everyday questions (`rag.offtopic`), written as the real build writes them."""
+    from rag.store import write_index
+
+    seeds, index = tmp / f"seeds-{n}", tmp / f"index-{n}"
+    docs, chunks, sentences, chunk_vecs, sentence_vecs, meta, chunking_s = derived_inputs(n, seeds, base, embedder)
     t0 = time.perf_counter()
     write_index(index, chunks, sentences, chunk_vecs, sentence_vecs, meta, hnsw_above, background)
     write_s = time.perf_counter() - t0

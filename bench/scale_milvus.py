@@ -37,16 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import OUT, machine, proc_status_mb, summary, write_json
+from bench.measure import OUT, free_port, machine, proc_status_mb, summary, write_json
 
 ALIAS = "scale"
 
 
 def start_server(data: Path) -> tuple[subprocess.Popen, str]:
     """`milvus-lite server` on a free loopback port; its URI once it accepts connections."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     exe = Path(sys.executable).with_name("milvus-lite")
     cmd = [str(exe), "server", "--data-dir", str(data), "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -57,27 +55,6 @@ def start_server(data: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError("milvus-lite server did not start within 30 s")
-
-
-def corpus(n: int, tmp: Path, base: np.ndarray, embedder) -> tuple:
-    """About `n` chunks of the synthetic corpus, chunked for real, with derived vectors."""
-    from bench.scale import VIEWS
-    from bench.synthetic import write_corpus
-    from bench.vectors import derived
-    from rag.chunking import chunk_documents
-    from rag.config import Settings
-    from rag.indexing import build_meta
-    from rag.seeds import load_seeds
-
-    seeds = tmp / f"seeds-{n}"
-    write_corpus(seeds, n)
-    docs = load_seeds(seeds)
-    chunks, sentences = chunk_documents(docs)
-    rng = np.random.default_rng(n)
-    chunk_vecs = derived(base, len(chunks), rng)
-    sentence_vecs = derived(base, VIEWS * len(sentences), rng).reshape(VIEWS, len(sentences), -1)
-    meta = {**build_meta(Settings(), embedder, {d.source: d.sha256 for d in docs}, base.shape[1]), "synthetic": True}
-    return chunks, sentences, chunk_vecs, sentence_vecs, meta
 
 
 def recall_and_latency(search, flat, queries: np.ndarray, k: int = 10) -> dict:
@@ -120,10 +97,11 @@ def serve(uri: str, questions: list[str]) -> dict:
 def size_run(n: int, tmp: Path, base, embedder, background, questions, qv, hnsw_above: int) -> dict:
     import faiss
 
+    from bench.scale import derived_inputs
     from rag import milvus
     from rag.milvus_write import write
 
-    chunks, sentences, chunk_vecs, sentence_vecs, meta = corpus(n, tmp, base, embedder)
+    _, chunks, sentences, chunk_vecs, sentence_vecs, meta, _ = derived_inputs(n, tmp / f"seeds-{n}", base, embedder)
     server, uri = start_server(tmp / f"milvus-{n}")
     try:
         client = _client(uri)

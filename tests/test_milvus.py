@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 from pymilvus import DataType
 
+from bench.measure import free_port
+from bench.scale_milvus import start_server
 from rag import milvus
 from rag.config import REPO, Settings
-from rag.errors import IndexCorrupt, IndexStale
+from rag.errors import IndexCorrupt, IndexStale, InputError
 from rag.indexing import build, open_index
 from rag.pipeline import Pipeline
 from tests.conftest import SEED, rag
@@ -139,9 +141,7 @@ def test_a_wrong_model_fingerprint_is_refused(on_milvus) -> None:
 
 
 def test_an_unreachable_server_is_a_clear_message_within_the_timeout(tmp_path, settings) -> None:
-    with socket.socket() as s:  # a loopback port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a loopback port nothing listens on
     t0 = time.monotonic()
     done = rag(
         "ask", "why did he leave?", index=settings.index_dir, RAG_STORE="milvus",
@@ -229,16 +229,8 @@ def test_adding_and_removing_a_document_embeds_only_that_document(tmp_path, pipe
 def test_the_same_code_talks_to_a_milvus_server_by_uri(tmp_path, pipeline) -> None:
     """`milvus-lite server` on loopback stands in for a Milvus standalone or cluster; the
     chunk vectors get the HNSW index a large index has (above RAG_HNSW_ABOVE chunks)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    exe = Path(sys.executable).with_name("milvus-lite")
-    server = subprocess.Popen(
-        [str(exe), "server", "--data-dir", str(tmp_path / "data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    server, uri = start_server(tmp_path / "data")
     try:
-        uri = f"http://127.0.0.1:{port}"
         s = replace(pipeline.settings, store="milvus", milvus_uri=uri, milvus_timeout_s=30.0, hnsw_above=0)
         build(s, pipeline.embedder)
         pipe = Pipeline(s, pipeline.embedder, open_index(s, pipeline.embedder))
@@ -294,3 +286,23 @@ def test_a_generation_of_an_older_store_layout_is_rebuilt(tmp_path, pipeline) ->
     index = open_index(s, pipeline.embedder, say=said.append)
     assert said[0].startswith("Index stale")
     assert index.manifest["store"]["generation"] not in (manifest["store"]["generation"], "rag_1")
+
+
+@pytest.mark.parametrize(
+    "var, value, said",
+    [
+        ("RAG_STORE", "postgres", "RAG_STORE must be one of faiss, milvus"),
+        ("RAG_MILVUS_URI", "/tmp/index-folder", "RAG_MILVUS_URI must be a Milvus Lite file ending in .db"),
+        ("RAG_MILVUS_ALIAS", "my-index", "RAG_MILVUS_ALIAS must be letters, digits and underscores"),
+        ("RAG_MILVUS_TIMEOUT_S", "0", "RAG_MILVUS_TIMEOUT_S must be a positive number"),
+    ],
+)
+def test_a_bad_store_setting_is_named(var, value, said) -> None:
+    with pytest.raises(InputError, match=re.escape(said)):
+        Settings.from_env({"RAG_STORE": "milvus", var: value})
+
+
+def test_a_bad_store_setting_stops_the_cli_with_its_message(settings) -> None:
+    done = rag("ask", "why did he leave?", index=settings.index_dir, RAG_STORE="postgres")
+    assert done.returncode == 2 and "RAG_STORE must be one of faiss, milvus" in done.stderr
+    assert "Traceback" not in done.stderr
