@@ -93,7 +93,8 @@ def build(settings: Settings, embedder: Embedder, progress: bool = False) -> Bui
     key = vectorcache.model_key(embedder)
     # this backend's own cached vectors win over the replaced index's, which
     # the other backend may have built (the same model, to the fourth decimal)
-    replaced = serving if settings.store == "milvus" else _loaded(settings.index_dir)
+    # the question vectors of the index replaced; for a first Milvus build, the folder index's (same model)
+    replaced = serving or _loaded(settings.index_dir)
     known = {**reusable_vectors(replaced, embedder), **vectorcache.load(settings.model_cache, key)}
     del replaced, serving  # not held while the new index is written
     everyday = background_questions()
