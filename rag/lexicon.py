@@ -115,6 +115,59 @@ def build_lexicon(vocabulary: Iterable[str], cut) -> dict[str, list[str]]:
     return out
 
 
+PINYIN = "py:"  # lexicon keys for pinyin: apart from English words, which may spell the same ("lean", "change")
+_NAME_RUN = re.compile(r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
+_HAN = re.compile(r"[\u3400-\u9fff]{2,4}")
+
+
+def build_pinyin(chinese: Iterable[str], english: set[str]) -> dict[str, list[str]]:
+    """Pinyin → the Chinese corpus words written so, for words of two to four
+    characters: an English question names Chinese people and places in
+    pinyin ("Zhou Yongnian" for 周永年), and no dictionary lists them. A
+    three-character word is also keyed by its last two, as a given name is
+    used alone. Pinyin that spells an English word (`english`) is left out:
+    it would be read as that word. pypinyin is needed at build time only.
+
+    >>> build_pinyin(["周永年", "图书馆"], set())["py:yongnian"]
+    ['周永年']
+    """
+    from pypinyin import lazy_pinyin
+
+    out: dict[str, list[str]] = {}
+    for word in sorted(set(chinese)):
+        if not _HAN.fullmatch(word):
+            continue
+        syllables = [s.replace("v", "u") for s in lazy_pinyin(word)]
+        keys = ["".join(syllables)] + (["".join(syllables[1:])] if len(word) == 3 else [])
+        for key in keys:
+            if key not in english:
+                have = out.setdefault(PINYIN + key, [])
+                have += [word] if word not in have else []
+    return out
+
+
+def english_words() -> set[str]:
+    """The headwords of EnWords, lower-cased."""
+    with dictionary_path().open(encoding="utf-8", newline="") as f:
+        return {(row.get("word") or "").strip().lower() for row in csv.DictReader(f)}
+
+
+def names(text: str, lexicon: dict) -> list[str]:
+    """Corpus words that capitalised words of `text` spell in pinyin, alone
+    or two or three in a row ("Zhou Yongnian", "Xiaoman").
+
+    >>> names("Did Zhou Yongnian go?", {"py:zhouyongnian": ["周永年"]})
+    ['周永年']
+    """
+    out: list[str] = []
+    for run in _NAME_RUN.findall(text):
+        words = re.split(r"[ -]", run.lower())
+        for n in (3, 2, 1):
+            for i in range(len(words) - n + 1):
+                out += [w for w in lexicon.get(PINYIN + "".join(words[i : i + n]), []) if w not in out]
+    return out
+
+
 def build_reverse(english: Iterable[str]) -> dict[str, list[str]]:
     """Chinese word → the English corpus words (`english`, lower-cased
     tokens) whose base form it translates: EnWords read backwards, and
@@ -258,5 +311,5 @@ def expand(query: str, lexicon: dict, cutter=None, as_asked: bool = False) -> tu
     'so why leave?'
     """
     tokens = tokenize(query, cutter)
-    translated = translations(tokens, lexicon)
+    translated = list(dict.fromkeys(translations(tokens, lexicon) + names(query, lexicon)))
     return tokens, translated, query if as_asked else " ".join([query, *translated])

@@ -14,10 +14,10 @@ from .examples import examples_sha256
 from .offtopic import background_sha256
 
 FORMAT = "letter-rag-index"
-VERSION = 13  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
+VERSION = 14  # 2: sentence views; 3: background questions; 4: worked examples; 5: query dictionary;
 # 6: float16; 7: pages; 8: sentence languages and renderings; 9: a rendering view; 10: rendered chunks;
 # 11: the lexicon also from Chinese to English documents' words; 12: language nulls (rag.bilingual);
-# 13: BM25 reads English words by their stems (rag.lexical.terms)
+# 13: BM25 reads English words by their stems (rag.lexical.terms); 14: pinyin of Chinese words (rag.lexicon)
 
 
 def chunker_settings(settings: Settings) -> dict:

@@ -27,7 +27,7 @@ def chunk_words(chunks: list[Chunk], rendered: list[str] | None = None) -> Chunk
     when it has one: BM25 then matches a question's own words in either language."""
     from .decision import detect_lang
     from .lexical import corpus_dictionary, cut, is_latin, terms, tokenize
-    from .lexicon import build_lexicon, build_reverse
+    from .lexicon import build_lexicon, build_pinyin, build_reverse, english_words
 
     texts = [c.embed_text() for c in chunks]
     if rendered:
@@ -37,8 +37,10 @@ def chunk_words(chunks: list[Chunk], rendered: list[str] | None = None) -> Chunk
     # Only the words of chunks in English: an English name in Chinese text is read as it is written.
     english = {t for c, row in zip(chunks, tokens, strict=True) if detect_lang(c.text) == "en" for t in row}
     reverse = build_reverse(t for t in english if is_latin(t) and len(t) >= 2)
+    chinese = {t for row in tokens for t in row if not is_latin(t)}
+    pinyin = build_pinyin(chinese, english_words()) if chinese else {}
     bm25_terms = [terms(row) for row in tokens]
-    return ChunkWords(bm25_terms, {**lexicon, **reverse}, corpus_dictionary([*texts, " ".join(reverse)]))
+    return ChunkWords(bm25_terms, {**lexicon, **reverse, **pinyin}, corpus_dictionary([*texts, " ".join(reverse)]))
 
 
 def bm25_index(tokens: list[list[str]]):

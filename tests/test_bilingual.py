@@ -60,3 +60,28 @@ def test_without_the_nulls_a_chinese_question_stays_with_the_chinese_text(two_te
     found = pipe.retriever.search("文件名太长的话会怎么处理？")
     assert found.sentences[0].sentence.source == "db-backup-migration-pgbackrest.zh.txt"
     assert bilingual.calibrate({}, "zh") is None
+
+
+def test_the_build_keys_the_chinese_texts_words_by_their_pinyin(two_texts) -> None:
+    lexicon = two_texts.index.lexicon
+    assert lexicon["py:baiyifan"] == ["白一帆"] and "白一帆" in lexicon["py:yifan"]
+
+
+def test_pinyin_that_spells_an_english_word_is_left_out() -> None:
+    from rag.lexicon import build_pinyin
+
+    keys = build_pinyin(["嫦娥", "周永年"], {"change"})
+    assert sorted(keys) == ["py:yongnian", "py:zhouyongnian"]
+
+
+@pytest.mark.parametrize(
+    "question, name",
+    [
+        ("What is Bai Yifan doing about the alerts?", "白一帆"),
+        ("What was Zhou Qiming's view?", "周启明"),
+        ("What is Han Lu's role?", "韩露"),
+    ],
+)
+def test_an_english_question_naming_someone_in_pinyin_finds_them_in_the_chinese_text(two_texts, question, name) -> None:
+    answer = two_texts.ask(question)
+    assert not answer.abstained and name in answer.citations[0].text, answer
