@@ -21,22 +21,27 @@ asked: the scale the decision was fitted on, each document alone).
 
 >>> nulls = {"zh": {"own": (0.87, 0.01), "foreign_asked": (0.80, 0.01),
 ...          "foreign_glossed": (0.82, 0.02), "lift": (0.875, 0.01)}}
->>> b = calibrate(nulls, "zh")
+>>> b = calibrate(nulls, "zh", {"zh": 0.5})
 >>> round(b.rank[0] * 0.86 + b.rank[1], 4), round(b.decide[0] * 0.86 + b.decide[1], 4), b.baseline
 (0.89, 0.93, (0.875, 0.01))
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .chunking import RENDERING_VIEW
-from .decision import best_cosines, detect_lang, spread_by_language
+from .decision import best_cosines, detect_lang, params_sha256, spread_by_language
+from .errors import ModelError
 from .search import ChunkSearch, Where, ranked
 
 LANGUAGES = ("en", "zh")
+SHARES = Path(__file__).with_name("bilingual.json")
+SHARES_FORMAT = "letter-rag-bilingual"
 
 
 def written_in(sentences: list, lang: str) -> np.ndarray:
@@ -111,30 +116,67 @@ class Bilingual:
     baseline: tuple[float, float]
     asked: np.ndarray | None = None
     own_rows: np.ndarray | None = None
+    asked_share: float = 0.5
+
+    def foreign(self, glossed, asked):
+        """A foreign passage's score on the question's own scale, from its
+        cosines to the question with translations and as asked, each mapped
+        by its own null, weighed `asked_share` to the second: a match through
+        the dictionary's glosses alone ("released" → 发布) then counts less.
+
+        >>> b = Bilingual(rank=(1.0, 0.1), decide=(2.0, -0.8), baseline=(0.0, 1.0))
+        >>> round(b.foreign(0.8, 0.85), 4), round(b.foreign(0.8, 0.95), 4)
+        (0.9, 1.0)
+        """
+        return (1 - self.asked_share) * (self.rank[0] * glossed + self.rank[1]) + self.asked_share * (
+            self.decide[0] * asked + self.decide[1]
+        )
 
 
-def calibrate(nulls: dict, lang: str) -> Bilingual | None:
-    """The maps for a question in `lang` from `language_nulls`; None when the
+def calibrate(nulls: dict, lang: str, shares: dict[str, float]) -> Bilingual | None:
+    """The maps for a question in `lang` from `language_nulls`, and its
+    language's share of the as-asked reading (`load_shares`); None when the
     index has nothing foreign to it."""
     stats = nulls.get(lang)
     if not stats:
         return None
     own = tuple(stats["own"])
     return Bilingual(
-        affine(own, tuple(stats["foreign_glossed"])), affine(own, tuple(stats["foreign_asked"])), tuple(stats["lift"])
+        affine(own, tuple(stats["foreign_glossed"])),
+        affine(own, tuple(stats["foreign_asked"])),
+        tuple(stats["lift"]),
+        asked_share=shares.get(lang, 0.5),
     )
+
+
+def load_shares(path: Path = SHARES) -> dict[str, float]:
+    """Each question language's share of the as-asked reading of a foreign
+    passage (`Bilingual.foreign`), as `python -m eval.fit_bilingual` chose it
+    on the training corpora; ModelError when the file is missing, damaged or edited."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != SHARES_FORMAT or data.get("version") != 1:
+            raise ValueError(f"not a {SHARES_FORMAT} file of version 1")
+        shares = {str(k): float(v) for k, v in data["asked_share"].items()}
+        if params_sha256(shares) != data.get("params_sha256") or not all(0 <= v <= 1 for v in shares.values()):
+            raise ValueError("its parameters do not match their checksum")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ModelError(
+            f"The language weights {path} cannot be used: {e}. Restore it from git or run python -m eval.fit_bilingual."
+        ) from None
+    return shares
 
 
 def search(
     chunks: ChunkSearch, qvec: np.ndarray, how: Bilingual, n: int, source: str, lang: str
 ) -> tuple[list[int], list[float]]:
     """The `n` chunks closest to a question in `lang`, best first: those in
-    its language by `how.asked`, the others by `qvec` mapped by `how.rank`;
-    only `source`'s when given. Each language is searched apart, so neither
-    crowds the other out."""
-    best: dict[int, float] = {}
-    for foreign, vec, (scale, shift) in ((False, how.asked, (1.0, 0.0)), (True, qvec, how.rank)):
-        for i, s in chunks.dense(vec, n, Where(source=source, lang=lang, foreign=foreign)):
-            best[i] = scale * s + shift
+    its language by `how.asked`, the others found by `qvec` (the question
+    with its translations) and scored by `how.foreign`; only `source`'s when
+    given. Each language is searched apart, so neither crowds the other out."""
+    best = dict(chunks.dense(how.asked, n, Where(source=source, lang=lang, foreign=False)))
+    theirs = chunks.dense(qvec, n, Where(source=source, lang=lang, foreign=True))
+    asked = chunks.cosines(how.asked, [i for i, _ in theirs])
+    best.update((i, how.foreign(s, a)) for (i, s), a in zip(theirs, asked, strict=True))
     found = ranked(best, n)
     return [i for i, _ in found], [s for _, s in found]

@@ -109,6 +109,9 @@ class Retriever:
         self._readable = bridged(index.sentences) if match_renderings else frozenset()
         self._match = match_renderings
         self._two: dict[str, bilingual.Bilingual | None] = {}
+        # How foreign passages are read (rag/bilingual.json), for an index with any; eval.fit_bilingual varies it.
+        mixed = match_renderings and bool(index.manifest.get("language_nulls"))
+        self.asked_share: dict[str, float] = bilingual.load_shares() if mixed else {}
         self._context_only = np.array(
             [
                 len(s.text.strip()) < SHORT_SENTENCE and i > 0 and chunk_of[i] == chunk_of[i - 1]
@@ -191,13 +194,18 @@ class Retriever:
     def _pool(self) -> int:
         return min(self.index.search.size, pool_size(self.retrieve_k))
 
+    def use_shares(self, shares: dict[str, float]) -> None:
+        """Read foreign passages with these as-asked shares (rag.bilingual.Bilingual.foreign)."""
+        self.asked_share, self._two = dict(shares), {}
+
     def _bilingual(self, lang: str) -> bilingual.Bilingual | None:
         """How a question in `lang` reads this index's foreign passages, from
         the nulls the build recorded; None with nothing foreign (or with the
         renderings switched off, which the nulls count on)."""
         if lang not in self._two:
             nulls = self.index.manifest.get("language_nulls")
-            how = bilingual.calibrate(nulls, lang) if self._match and isinstance(nulls, dict) else None
+            readable = self._match and isinstance(nulls, dict)
+            how = bilingual.calibrate(nulls, lang, self.asked_share) if readable else None
             if how is not None:
                 how = replace(how, own_rows=bilingual.written_in(self.index.sentences, lang))
             self._two[lang] = how
@@ -270,7 +278,7 @@ class Retriever:
         sims = plain = best_view(views[:, rows] @ qvec)
         if two is not None:  # the other language's sentences as rag.bilingual compares them
             mine, asked = two.own_rows[rows], best_view(views[:, rows] @ two.asked)
-            sims = np.where(mine, asked, two.rank[0] * plain + two.rank[1])
+            sims = np.where(mine, asked, two.foreign(plain, asked))
             plain = np.where(mine, asked, two.decide[0] * plain + two.decide[1])
         # The baselines stay pure: dense-only ranks sentences by meaning alone,
         # BM25-only by shared words (meaning only breaks ties).

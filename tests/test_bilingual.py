@@ -3,13 +3,17 @@ training texts of corpora/ indexed together (conftest.two_texts), with the real 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
 
 from rag import bilingual
+from rag.config import REPO
 from rag.pipeline import Pipeline
 from rag.search import Where
+
+from .conftest import TWO_TEXTS
 
 
 def test_the_build_records_how_far_each_language_comes_by_language_alone(two_texts) -> None:
@@ -59,7 +63,7 @@ def test_without_the_nulls_a_chinese_question_stays_with_the_chinese_text(two_te
     pipe = Pipeline(two_texts.settings, two_texts.embedder, plain)
     found = pipe.retriever.search("文件名太长的话会怎么处理？")
     assert found.sentences[0].sentence.source == "db-backup-migration-pgbackrest.zh.txt"
-    assert bilingual.calibrate({}, "zh") is None
+    assert bilingual.calibrate({}, "zh", {}) is None
 
 
 def test_the_build_keys_the_chinese_texts_words_by_their_pinyin(two_texts) -> None:
@@ -85,3 +89,50 @@ def test_pinyin_that_spells_an_english_word_is_left_out() -> None:
 def test_an_english_question_naming_someone_in_pinyin_finds_them_in_the_chinese_text(two_texts, question, name) -> None:
     answer = two_texts.ask(question)
     assert not answer.abstained and name in answer.citations[0].text, answer
+
+
+# The committed shares' checksum: a refit that changes them changes this line too.
+SHARES_SHA256 = "5d53ee6f7a23953ae6117d3b274cd63177549ca4d061f62c90ac540d80b735c0"
+
+
+def test_the_committed_language_shares_load_and_say_what_they_were_chosen_on() -> None:
+    from eval.fit_bilingual import GRID
+    from eval.fit_decision import TRAIN
+    from rag.decision import params_sha256
+
+    shares = bilingual.load_shares()
+    assert params_sha256(shares) == SHARES_SHA256 and set(shares) == {"en", "zh"}
+    assert all(share in GRID for share in shares.values())
+    header = json.loads(bilingual.SHARES.read_text(encoding="utf-8"))
+    assert header["fitted_by"] == "python -m eval.fit_bilingual" and tuple(header["trained_on"]) == TRAIN
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: {**d, "asked_share": {**d["asked_share"], "en": 0.9}},  # edited, stale checksum
+        lambda d: {k: v for k, v in d.items() if k != "asked_share"},
+        lambda d: {**d, "version": 7},
+    ],
+)
+def test_a_damaged_shares_file_is_refused_in_words(tmp_path, damage) -> None:
+    from rag.errors import ModelError
+
+    path = tmp_path / "bilingual.json"
+    path.write_text(json.dumps(damage(json.loads(bilingual.SHARES.read_text(encoding="utf-8")))), encoding="utf-8")
+    with pytest.raises(ModelError, match=r"python -m eval\.fit_bilingual"):
+        bilingual.load_shares(path)
+
+
+def test_fit_bilingual_chooses_a_share_per_question_language_on_the_corpora_it_is_given(tmp_path) -> None:
+    from eval.fit_bilingual import GRID, main
+
+    out = tmp_path / "shares.json"
+    corpora = [f"corpora/{name.rsplit('.', 2)[0]}" for name in TWO_TEXTS]
+    assert main([arg for c in corpora for arg in ("--corpus", str(REPO / c))] + ["--out", str(out)]) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["trained_on"] == corpora and data["questions"] > 40
+    for lang, rates in data["rates"].items():
+        assert sorted(map(float, rates)) == list(GRID) and all(0 <= r <= 1 for r in rates.values())
+        assert rates[str(data["asked_share"][lang])] == max(rates.values())
+    assert bilingual.load_shares(out) == data["asked_share"]
