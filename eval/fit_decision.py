@@ -34,9 +34,10 @@ True
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,6 +66,11 @@ TRAIN = (
     "corpora/sourdough-starter-guide",
 )
 L2 = 1.0
+# Features whose larger values mean, by construction, a question further from
+# the text: the gap by which an everyday question is closer to it than the
+# text's best sentence is. Above the largest any answerable training question
+# showed, a question is declined whatever the score says (`DecisionModel.ceilings`).
+CEILINGS = ("offtopic",)
 MAX_FALSE = 0.05
 FOLDS = 5
 
@@ -196,7 +202,8 @@ def fit(data: dict[str, list[tuple[Features, bool]]], l2: float, max_false: floa
     names, trace = select_features(data, l2)
     X, y, doc = _arrays(data, names)
     mean, scale, w, prob = _fit(X, y, doc, l2)
-    p = prob(X)
+    ceilings = fit_ceilings(data)
+    p = np.where(_over(data, ceilings), 0.0, prob(X))
     threshold = choose_threshold(p, y, doc, max_false)
     header = {
         "fitted_by": "python -m eval.fit_decision",
@@ -205,8 +212,22 @@ def fit(data: dict[str, list[tuple[Features, bool]]], l2: float, max_false: floa
         "settings": {"l2": l2, "max_false": max_false, "document_weighting": "equal", "seed": None},
         "training_auroc": {d: auroc(p[doc == d].tolist(), y[doc == d].tolist()) for d in data},
         "feature_selection": {"by": "leave-one-document-out AUROC, forward", "steps": trace},
+        "ceilings_fitted": {"features": list(CEILINGS), "value": "the largest an answerable training question had"},
     }
-    return _frozen(names, mean, scale, w, threshold, header)
+    return replace(_frozen(names, mean, scale, w, threshold, header), ceilings=ceilings)
+
+
+def fit_ceilings(data: dict[str, list[tuple[Features, bool]]]) -> dict[str, float]:
+    """For each of `CEILINGS`, the largest value an answerable training question had (rounded up)."""
+    return {
+        name: math.ceil(max(asdict(f)[name] for rows in data.values() for f, label in rows if label) * 1e4) / 1e4
+        for name in CEILINGS
+    }
+
+
+def _over(data: dict, ceilings: dict[str, float]) -> np.ndarray:
+    """Which training rows some ceiling declines."""
+    return np.array([any(asdict(f)[n] > c for n, c in ceilings.items()) for rows in data.values() for f, _ in rows])
 
 
 def fit_examples(rows: list[tuple[Features, bool]], l2: float, max_false: float, folds: int = FOLDS) -> DecisionModel:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from .errors import ModelError
 MODEL = Path(__file__).with_name("decision.json")
 FORMAT = "letter-rag-decision"
 VERSION = 1
-PARAMETERS = ("features", "mean", "scale", "coef", "intercept", "threshold")
+PARAMETERS = ("features", "mean", "scale", "coef", "intercept", "threshold", "ceilings")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
@@ -122,6 +122,9 @@ class DecisionModel:
     intercept: float
     threshold: float
     header: dict  # what it was fitted on and how (eval.fit_decision)
+    # feature → the largest value any answerable training question had: above
+    # it a question is outside what the fit ever saw answered, and is declined.
+    ceilings: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict) -> DecisionModel:
@@ -133,12 +136,17 @@ class DecisionModel:
         vectors = [tuple(float(x) for x in data[k]) for k in ("mean", "scale", "coef")]
         if any(len(v) != n for v in vectors):
             raise ValueError("features, mean, scale and coef differ in length")
+        ceilings = {str(k): float(v) for k, v in data.get("ceilings", {}).items()}
+        if not set(ceilings) <= known:
+            raise ValueError(f"unknown features {sorted(set(ceilings) - known)}")
         header = {k: v for k, v in data.items() if k not in PARAMETERS}
-        return cls(names, *vectors, float(data["intercept"]), float(data["threshold"]), header)
+        return cls(names, *vectors, float(data["intercept"]), float(data["threshold"]), header, ceilings)
 
     def parameters(self) -> dict:
-        """The numbers the decision uses; `params_sha256` in the file is their checksum."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k in PARAMETERS}
+        """The numbers the decision uses; `params_sha256` in the file is their checksum
+        (`ceilings` only when there are any, so files fitted without them keep theirs)."""
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k in PARAMETERS}
+        return {k: v for k, v in out.items() if k != "ceilings" or v}
 
     def contributions(self, f: Features) -> dict[str, float]:
         values = asdict(f)
@@ -152,6 +160,10 @@ class DecisionModel:
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
     def decide(self, f: Features) -> Decision:
+        values = asdict(f)
+        over = [name for name, ceiling in self.ceilings.items() if values[name] > ceiling]
+        if over:  # no answerable question the fit saw came this far: the score would be extrapolation
+            return Decision(True, REASONS[over[0]], 0.0)
         p = self.score(f)
         if p >= self.threshold:
             return Decision(False, "", p)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.decision import MODEL, REASONS, Features, load_model, params_sha256
+from rag.decision import MODEL, REASONS, DecisionModel, Features, load_model, params_sha256
 from rag.errors import ModelError
 from rag.pipeline import Pipeline
 
@@ -37,6 +37,7 @@ def test_the_committed_model_loads_offline_and_says_what_it_was_fitted_on() -> N
         lambda d: {**d, "features": ["shoe_size"] * len(d["features"])},
         lambda d: {k: v for k, v in d.items() if k != "threshold"},
         lambda d: {**d, "version": 99},
+        lambda d: {**d, "ceilings": {"offtopic": 9.0}},  # a ceiling lifted by hand, stale checksum
     ],
 )
 def test_a_damaged_model_file_is_a_clear_error(tmp_path: Path, damage) -> None:
@@ -138,3 +139,30 @@ def test_a_fit_on_examples_is_deterministic_and_its_threshold_comes_from_unseen_
     assert a.parameters() == b.parameters() and set(a.features) == set(REASONS)
     assert a.score(Features(lift=9.0, cosine=0.89)) > a.threshold > a.score(Features(lift=0.0, cosine=0.8))
     assert 0.5 < a.header["out_of_fold_auroc"] <= 1.0
+
+
+def test_a_question_beyond_a_ceiling_is_declined_whatever_its_score() -> None:
+    model = DecisionModel.from_dict(
+        {"features": ["lift"], "mean": [0.0], "scale": [1.0], "coef": [2.0], "intercept": 0.0, "threshold": 0.5,
+         "ceilings": {"offtopic": 0.08}}
+    )  # fmt: skip
+    near = model.decide(Features(lift=3.0, offtopic=0.05))
+    far = model.decide(Features(lift=3.0, offtopic=0.09))
+    assert not near.abstained and far.abstained and far.reason == REASONS["offtopic"] and far.score == 0.0
+    assert model.parameters()["ceilings"] == {"offtopic": 0.08}
+    with pytest.raises(ValueError, match="unknown features"):
+        DecisionModel.from_dict({**model.parameters(), "ceilings": {"shoe_size": 1.0}})
+
+
+def test_the_committed_ceiling_is_the_largest_value_an_answerable_training_question_had() -> None:
+    """It is fitted (eval.fit_decision.fit_ceilings), and only for the features
+    whose larger values mean a question further from the text."""
+    from eval.fit_decision import CEILINGS, fit_ceilings
+
+    model = load_model()
+    assert set(model.ceilings) == set(CEILINGS) and 0.0 < model.ceilings["offtopic"] < 0.3
+    rows = {
+        "a": [(Features(offtopic=0.031), True), (Features(offtopic=0.5), False)],
+        "b": [(Features(offtopic=0.07201), True)],
+    }
+    assert fit_ceilings(rows) == {"offtopic": 0.0721}
