@@ -116,7 +116,7 @@ def build_lexicon(vocabulary: Iterable[str], cut) -> dict[str, list[str]]:
 
 
 PINYIN = "py:"  # lexicon keys for pinyin: apart from English words, which may spell the same ("lean", "change")
-_NAME_RUN = re.compile(r"[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
+_NAME_RUN = re.compile(r"[A-Z][a-z]+(?:-[A-Za-z][a-z]*| [A-Z][a-z]+)*")  # "Zhou Yongnian", "Xiang-lin"
 _HAN = re.compile(r"[\u3400-\u9fff]{2,4}")
 
 
@@ -158,6 +158,8 @@ def names(text: str, lexicon: dict) -> list[str]:
 
     >>> names("Did Zhou Yongnian go?", {"py:zhouyongnian": ["周永年"]})
     ['周永年']
+    >>> names("Where did Xiang-lin work?", {"py:xianglin": ["祥林"]})
+    ['祥林']
     """
     out: list[str] = []
     for run in _NAME_RUN.findall(text):
