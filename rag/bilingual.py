@@ -14,10 +14,13 @@ searched apart, and their cosines are mapped onto its own language's scale.
 The yardstick is the everyday questions (rag.offtopic), which are about
 nothing in the seeds: how close they come to each language's sentences is how
 close any question comes by language alone. `language_nulls` measures it at
-build time; `calibrate` turns it into two maps for the foreign cosines, one to
-rank by (from the everyday questions with their translations, as the foreign
-passages are met) and one for the answer decision (from the questions as
-asked: the scale the decision was fitted on, each document alone).
+build time; `calibrate` turns it into two maps for the foreign cosines: one
+for them met with the translations (from the everyday questions with theirs)
+and one for them met as asked (from the questions as asked: also the scale
+the decision was fitted on, each document alone). A foreign passage is ranked
+by a mix of both readings (`Bilingual.foreign`), whose share per question
+language `python -m eval.fit_bilingual` chose on the training corpora
+(`rag/bilingual.json`, read by `load_shares`).
 
 >>> nulls = {"zh": {"own": (0.87, 0.01), "foreign_asked": (0.80, 0.01),
 ...          "foreign_glossed": (0.82, 0.02), "lift": (0.875, 0.01)}}
@@ -105,11 +108,13 @@ def affine(own: tuple[float, float], theirs: tuple[float, float]) -> tuple[float
 @dataclass(frozen=True)
 class Bilingual:
     """How a question in one language reads an index with foreign passages:
-    the foreign cosines mapped by `rank` to rank them and by `decide` for the
-    answer decision (each a (scale, shift)); `baseline` is the decision's
-    (rag.decision.features); `own_rows` marks the sentences in the
-    question's language; `asked` is the question's vector as asked, filled
-    in per question."""
+    `rank` maps their cosines to the question with its translations, and
+    `decide` those to the question as asked (each a (scale, shift));
+    `asked_share` weighs the two readings for ranking (`foreign`), and the
+    answer decision reads the translated cosine through `decide`;
+    `baseline` is the decision's (rag.decision.features); `own_rows` marks
+    the sentences in the question's language; `asked` is the question's
+    vector as asked, filled in per question."""
 
     rank: tuple[float, float]
     decide: tuple[float, float]
@@ -118,7 +123,7 @@ class Bilingual:
     own_rows: np.ndarray | None = None
     asked_share: float = 0.5
 
-    def foreign(self, glossed, asked):
+    def foreign(self, glossed: np.ndarray | float, asked: np.ndarray | float) -> np.ndarray | float:
         """A foreign passage's score on the question's own scale, from its
         cosines to the question with translations and as asked, each mapped
         by its own null, weighed `asked_share` to the second: a match through
