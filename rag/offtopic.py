@@ -5,8 +5,10 @@ cosines of e5 crowd into 0.75–0.95), so "How is the stock market doing?" can
 score as high against the letter as a real question about it. What gives such
 a question away is that an everyday question is closer still. The index keeps
 the vectors of `background.txt` (everyday questions about nothing in the
-seeds); a question whose nearest background question beats its best sentence
-by more than a margin is about something else.
+seeds). How far a question's nearest background question beats its best
+sentence is a feature of the answer decision (rag.decision, `offtopic`, with
+a fitted ceiling), and how close they all come to the seeds is the yardstick
+of `lift`.
 
 >>> qs = background_questions()
 >>> len(qs) >= 200, any("\\u4e00" <= ch <= "\\u9fff" for q in qs for ch in q)

@@ -85,12 +85,10 @@ class Pipeline:
         faiss.omp_set_num_threads(1)
         self.settings = settings
         self.embedder = embedder
-        learned = settings.decision == "learned"
         self.policy = Policy(
             top_k=settings.top_k,
-            abstain_below=settings.abstain_threshold or Policy.abstain_below,
-            model=load_model() if learned else None,
-            own_model=examples_model(settings.examples, examples_sha256(settings.examples), say) if learned else None,
+            model=load_model(),
+            own_model=examples_model(settings.examples, examples_sha256(settings.examples), say),
         )
         self._lock = threading.Lock()
         # the optional generating model (issue 5); None: every answer is extractive
@@ -112,9 +110,8 @@ class Pipeline:
         self.policy = replace(self.policy, own_rows=about)
         s = self.settings
         self.retriever = Retriever(
-            index, self.embedder, s.retrieve_k, s.retrieval, self.leave_out_asked, baseline=s.decision == "learned",
-            match_renderings=bool(s.match_renderings),
-        )  # fmt: skip
+            index, self.embedder, s.retrieve_k, s.retrieval, self.leave_out_asked, bool(s.match_renderings)
+        )
         self._stamp = self._manifest_stamp()
 
     def _manifest_stamp(self) -> object:

@@ -158,6 +158,6 @@ class Retrieval:
     # Cosine of the closest worked example (rag.examples), -1 without any.
     example_near: float = -1.0
     # Everyday questions' best-sentence cosine here: language -> (mean, spread);
-    # see rag.decision.corpus_baseline. Empty unless the retriever was asked for it.
+    # see rag.decision.corpus_baseline.
     baseline: dict = field(default_factory=dict)
     timings_ms: dict = field(default_factory=dict)

@@ -86,15 +86,13 @@ class Retriever:
         retrieve_k: int,
         mode: str = "hybrid",
         leave_out_asked: bool = False,
-        baseline: bool = False,
         match_renderings: bool = False,
     ) -> None:
         """`match_renderings`: a question the renderings bridge (rag.renderings.bridged)
         is embedded as asked and also meets the sentences' renderings; off, every
         question is matched as before renderings existed (see Settings.match_renderings).
-        `baseline`: measure the corpus baseline the learned decision reads
-        (rag.decision.corpus_baseline: every everyday question against every
-        sentence, once per index; the rules do without it)."""
+        The corpus baseline the decision reads (rag.decision.corpus_baseline)
+        comes from the manifest, or is measured here once."""
         self.index = index
         # An evaluation over the examples file sets this: the example that is
         # the question being asked is not looked up (rag.examples).
@@ -105,7 +103,7 @@ class Retriever:
         self._positions = {c.id: i for i, c in enumerate(index.chunks)}
         self._sentence_tokens: dict[int, frozenset[str]] = {}
         chunk_of = index.sentence_chunk
-        self.baseline = _baseline(index) if baseline else {}
+        self.baseline = _baseline(index)
         self._readable = bridged(index.sentences) if match_renderings else frozenset()
         self._match = match_renderings
         self._two: dict[str, bilingual.Bilingual | None] = {}
@@ -179,7 +177,7 @@ class Retriever:
             kind=kind,
             same_language=own,
             example_near=self.index.examples.nearest(qvec, left_out, among),
-            baseline=self.baseline if two is None or not self.baseline else {**self.baseline, lang: two.baseline},
+            baseline=self.baseline if two is None else {**self.baseline, lang: two.baseline},
             timings_ms=t,
         )
 

@@ -90,18 +90,12 @@ def test_the_sentence_that_carries_the_point_on_is_quoted_with_it(pipeline) -> N
 
 @pytest.mark.parametrize("question", ["What's the weather going to be like in Berlin tomorrow?", "今天股市怎么样？"])
 def test_a_question_closer_to_everyday_ones_than_to_the_article_abstains(pipeline, question: str) -> None:
-    from dataclasses import replace
-
     from rag.answer import compose
 
     found = pipeline.retriever.search(question, question)
-    assert compose(question, found, pipeline.index.sentence_views[0], pipeline.policy).abstained
-    # The rules (RAG_DECISION=rules) decline it by this check: without it they would answer.
-    rules = replace(pipeline.policy, model=None)
-    assert found.background - found.best_sentence > rules.offtopic_margin
-    vectors = pipeline.index.sentence_views[0]
-    assert compose(question, found, vectors, rules).abstained
-    assert not compose(question, found, vectors, replace(rules, offtopic_margin=1.0)).abstained
+    assert found.background > found.best_sentence  # an everyday question is closer than any sentence
+    answer = compose(question, found, pipeline.index.sentence_views[0], pipeline.policy)
+    assert answer.abstained and answer.decision.reason, answer.decision
 
 
 def test_why_did_he_leave_cites_his_reasons(pipeline) -> None:

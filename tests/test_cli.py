@@ -97,6 +97,13 @@ def test_bad_setting_is_a_clear_error(index: Path) -> None:
     assert run.returncode == 2 and "RAG_TOP_K" in run.stderr
 
 
+@pytest.mark.parametrize("name", ["RAG_DECISION", "RAG_ABSTAIN_THRESHOLD"])
+def test_a_removed_setting_stops_the_cli_with_what_to_do(index: Path, name: str) -> None:
+    run = rag("ask", "why?", index=index, **{name: "rules" if name == "RAG_DECISION" else "0.8"})
+    assert run.returncode == 2 and f"{name} is no longer read" in run.stderr and "Unset it" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_empty_llm_url_flag_turns_a_configured_model_off(index: Path) -> None:
     configured = {"RAG_LLM_BASE_URL": "http://127.0.0.1:9/v1", "RAG_LLM_MODEL": "some-model"}
     run = rag("ask", "--json", "--llm-base-url", "", "why did he leave?", index=index, **configured)

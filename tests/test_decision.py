@@ -59,7 +59,7 @@ def test_every_answer_carries_its_decision(pipeline: Pipeline) -> None:
 
 @pytest.fixture(scope="module")
 def english_corpus(tmp_path_factory) -> Path:
-    """A short English text the rules, calibrated on the Chinese letter, were never fitted to."""
+    """A short English text no decision was fitted on."""
     seeds = tmp_path_factory.mktemp("english") / "seeds"
     seeds.mkdir()
     shutil.copy(Path(__file__).with_name("fixtures") / "harbour-note.en.txt", seeds)
@@ -68,12 +68,12 @@ def english_corpus(tmp_path_factory) -> Path:
 
 def test_the_learned_decision_answers_plain_questions_about_an_english_text(english_corpus: Path) -> None:
     root = english_corpus.parent
-    settings = make_settings(root, seeds_dir=english_corpus, decision="learned").with_(examples=None)
+    settings = make_settings(root, seeds_dir=english_corpus).with_(examples=None)
     pipe = Pipeline.load(settings, say=lambda _m: None)
     plain = {
         "When did the harbour reopen?": "1998",
         "How long is the north pier?": "340 metres",
-        # Asked in Chinese: the letter's rules decline all three (its thresholds are for Chinese text).
+        # Asked in Chinese, about an English text.
         "港口哪一年重新开放？": "1998",
         "灯塔是谁重建的？": "Agnes Varga",
         "冬天渡轮多久一班？": "once a day",

@@ -173,19 +173,6 @@ def test_missing_file_is_named(env, tmp_path, capsys):
     assert f"Cannot read {missing}" in capsys.readouterr().err
 
 
-def test_calibrate_reports_the_cosine_threshold_and_the_whole_rule(env, tmp_path, capsys):
-    from eval.calibrate import main as calibrate
-
-    questions = tmp_path / "q.jsonl"
-    questions.write_text("\n".join(_lines(kinds=("unanswerable",))) + "\n", encoding="utf-8")
-    assert calibrate(["--questions", str(questions)]) == 0
-    printed = capsys.readouterr().out
-    # _lines: q001 (zh), q002 and q008 (en), and the first unanswerable (zh)
-    assert "zh: answerable 1" in printed and "en: answerable 2" in printed
-    assert "zh: the current rule abstains on 1/1 unanswerable, 0/1 answerable" in printed
-    assert "en: the current rule abstains on 0/0 unanswerable, 0/2 answerable" in printed
-
-
 def test_publish_keeps_only_the_summary_tables(env, tmp_path, monkeypatch, capsys):
     import eval.__main__ as cli
 

@@ -149,7 +149,7 @@ def english_doc(tmp_path_factory, pipeline) -> Pipeline:
     (seeds / "lighthouse.md").write_text("# Carrow Point\n\n" + "\n\n".join(lines) + "\n", encoding="utf-8")
     pairs = [("Carrow Point", "卡罗角"), *lines.items()]
     renderings.write(seeds / "lighthouse.md.zh.jsonl", pairs)
-    settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp / "index", examples=None, decision="learned")
+    settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp / "index", examples=None)
     summary = build(settings, pipeline.embedder)
     assert not summary.notes and not summary.skipped
     return Pipeline(settings, pipeline.embedder, open_index(settings, pipeline.embedder, say=lambda _m: None))
