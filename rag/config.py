@@ -88,7 +88,7 @@ class Settings:
         """Read `RAG_<FIELD>` for every field; `overrides` (e.g. CLI flags) win."""
         env = os.environ if env is None else env
         for name, why in REMOVED.items():
-            if env.get(name):
+            if env.get(name) and (name, env[name]) != ("RAG_DECISION", "learned"):  # what happens anyway
                 raise InputError(f"{name} is no longer read: {why}. Unset it.")
         values: dict[str, object] = {}
         for f in fields(cls):

@@ -104,6 +104,12 @@ def test_a_removed_setting_stops_the_cli_with_what_to_do(index: Path, name: str)
     assert "Traceback" not in run.stderr
 
 
+def test_rag_decision_set_to_what_happens_anyway_is_accepted() -> None:
+    from rag.config import Settings
+
+    assert Settings.from_env({"RAG_DECISION": "learned"}) == Settings.from_env({})
+
+
 def test_empty_llm_url_flag_turns_a_configured_model_off(index: Path) -> None:
     configured = {"RAG_LLM_BASE_URL": "http://127.0.0.1:9/v1", "RAG_LLM_MODEL": "some-model"}
     run = rag("ask", "--json", "--llm-base-url", "", "why did he leave?", index=index, **configured)
