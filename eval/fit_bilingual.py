@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from pathlib import Path
 from rag.bilingual import LANGUAGES, SHARES, SHARES_FORMAT
 from rag.config import REPO, Settings
 from rag.decision import params_sha256
+from rag.errors import RagError
 
 from .fit_decision import TRAIN
 
@@ -44,19 +44,21 @@ def choose(rates: dict[float, float]) -> float:
     return max(rates, key=lambda share: (round(rates[share], 6), -abs(share - 0.5)))
 
 
-def together(corpora: list[Path], folder: Path) -> list[dict]:
-    """The corpora's documents copied into `folder`, and their answerable questions."""
-    folder.mkdir(parents=True)
-    questions = []
+def together(settings: Settings, corpora: list[Path], workdir: Path) -> tuple[Settings, list[dict]]:
+    """Settings answering from one private index of all the corpora's documents
+    (`eval.__main__.corpus_settings`, each into the same folder), and their
+    answerable questions (`eval.runner.load_questions`)."""
+    from .__main__ import corpus_settings
+    from .runner import load_questions
+
+    questions: list[dict] = []
     for corpus in corpora:
-        docs = sorted(p for p in corpus.glob("*.*") if p.suffix in (".txt", ".md"))
-        if not docs:
-            raise ValueError(f"--corpus {corpus}: holds no .txt or .md document")
-        for doc in docs:
-            shutil.copy(doc, folder / doc.name)
-        lines = (corpus / "questions.jsonl").read_text(encoding="utf-8").splitlines()
-        questions += [q for q in map(json.loads, filter(str.strip, lines)) if q["answerable"] and q.get("source")]
-    return questions
+        settings = corpus_settings(settings, corpus, workdir)
+        good, problems = load_questions(corpus / "questions.jsonl", settings.max_question_chars)
+        if problems:
+            raise ValueError("\n".join(problems))
+        questions += [q.item for q in good if q.item["answerable"] and q.item.get("source")]
+    return settings, questions
 
 
 def rates_by_share(pipe, questions: list[dict]) -> dict[str, dict[float, float]]:
@@ -84,10 +86,7 @@ def fit(corpora: list[Path]) -> dict:
     from rag.pipeline import Pipeline
 
     with tempfile.TemporaryDirectory(prefix="rag-bilingual-") as tmp:
-        questions = together(corpora, Path(tmp) / "seeds")
-        settings = Settings.from_env(llm_base_url="", llm_model="").with_(
-            seeds_dir=Path(tmp) / "seeds", index_dir=Path(tmp) / "index", examples=None
-        )
+        settings, questions = together(Settings.from_env(llm_base_url="", llm_model=""), corpora, Path(tmp))
         pipe = Pipeline.load(settings, say=lambda _m: None)  # builds the index
         rates = rates_by_share(pipe, questions)
     shares = {lang: choose(r) for lang, r in rates.items() if r}
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     corpora = [c.resolve() for c in (args.corpus or [REPO / c for c in TRAIN])]
     try:
         data = fit(corpora)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, RagError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     args.out.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
