@@ -129,15 +129,25 @@ def choose_threshold(p: np.ndarray, y: np.ndarray, doc: np.ndarray, max_false: f
     return best_t
 
 
-def collect(settings: Settings, corpora: list[Path]) -> dict[str, list[tuple[Features, bool]]]:
+def collect(
+    settings: Settings, corpora: list[Path], folds: Path | None = None
+) -> dict[str, list[tuple[Features, bool]]]:
+    """Each training document's rows; with `folds` (eval.fit_embedder --folds),
+    each read through the fitted e5 that did not see it."""
     from .__main__ import corpus_settings
+    from .fit_embedder import fold_settings, letter_settings
 
-    data = {"eval/questions.jsonl": rows_for(settings, REPO / "eval" / "questions.jsonl", True)}
+    letter = REPO / "eval" / "questions.jsonl"
+    if folds is None:
+        data = {"eval/questions.jsonl": rows_for(settings, letter, True)}
+    else:
+        with tempfile.TemporaryDirectory(prefix="rag-fit-") as tmp:
+            data = {"eval/questions.jsonl": rows_for(letter_settings(settings, folds, Path(tmp)), letter, True)}
     for corpus in corpora:
         with tempfile.TemporaryDirectory(prefix="rag-fit-") as tmp:
-            data[corpus.as_posix()] = rows_for(
-                corpus_settings(settings, corpus, Path(tmp)), corpus / "questions.jsonl", False
-            )
+            here = fold_settings(settings, folds, corpus.as_posix()) if folds else settings
+            private = corpus_settings(here, corpus, Path(tmp))
+            data[corpus.as_posix()] = rows_for(private, corpus / "questions.jsonl", False)
     return data
 
 
@@ -252,15 +262,24 @@ def fit_examples(rows: list[tuple[Features, bool]], l2: float, max_false: float,
     return _frozen(names, mean, scale, w, threshold, header)
 
 
-def main_examples(examples: Path, l2: float, max_false: float, out: Path | None = None) -> int:
+def main_examples(
+    examples: Path, l2: float, max_false: float, out: Path | None = None, folds: Path | None = None
+) -> int:
     from rag.examples import examples_sha256
     from rag.seeds import seed_hashes
 
+    from .fit_embedder import letter_settings, read_with
+
     settings = Settings.from_env(llm_base_url="", llm_model="", examples=examples)
-    rows = rows_for(settings, examples, leave_out_asked=True)
+    if folds is None:
+        rows = rows_for(settings, examples, leave_out_asked=True)
+    else:
+        with tempfile.TemporaryDirectory(prefix="rag-fit-") as tmp:
+            rows = rows_for(letter_settings(settings, folds, Path(tmp)).with_(examples=examples), examples, True)
     model = fit_examples(rows, l2, max_false)
     name = examples.resolve().relative_to(REPO).as_posix() if examples.resolve().is_relative_to(REPO) else str(examples)
     model.header.update(
+        read_with=read_with(settings, folds),
         trained_on={name: {"questions": len(rows), "answerable": sum(label for _, label in rows)}},
         examples_sha256=examples_sha256(examples),
         seeds=seed_hashes(settings.seeds_dir),
@@ -279,13 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--l2", type=float, default=L2)
     ap.add_argument("--max-false", type=float, default=MAX_FALSE)
     ap.add_argument("--examples", type=Path, help="fit one corpus's decision on this worked-examples file")
+    ap.add_argument("--embedder-folds", type=Path, help="read each document through the e5 fit without it")
     args = ap.parse_args(argv)
     if args.examples:
-        return main_examples(args.examples, args.l2, args.max_false, args.out)
+        return main_examples(args.examples, args.l2, args.max_false, args.out, args.embedder_folds)
     corpora = args.corpus or [REPO / c for c in TRAIN]
     settings = Settings.from_env(llm_base_url="", llm_model="")
-    data = collect(settings, [c.relative_to(REPO) if c.is_absolute() else c for c in corpora])
+    data = collect(settings, [c.relative_to(REPO) if c.is_absolute() else c for c in corpora], args.embedder_folds)
     model = fit(data, args.l2, args.max_false)
+    from .fit_embedder import read_with
+
+    model.header["read_with"] = read_with(settings, args.embedder_folds)
     save_model(model, args.out or MODEL)
     for name, c in zip(model.features, model.coef, strict=True):
         print(f"{name:>18} {c:+.3f}")

@@ -117,6 +117,15 @@ def git_commit() -> str:
     return f"{head} (with uncommitted changes)" if dirty else head
 
 
+def _fit(settings: Settings) -> str:
+    """Which fitted e5 vectors the run read with (rag.e5tuned), for the report."""
+    from rag.embedding import tuned_vectors
+    from rag.folders import sha256_file
+
+    path = tuned_vectors(settings)
+    return f", fitted {path.name} {sha256_file(path)[:12]}" if path and path.is_file() else ""
+
+
 def metadata(settings: Settings, source: str, command: str, extra: dict) -> dict:
     """Date, commit, command and the configuration the numbers belong to."""
     return {
@@ -124,7 +133,7 @@ def metadata(settings: Settings, source: str, command: str, extra: dict) -> dict
         "commit": git_commit(),
         "command": command,
         "question_file": source,
-        "embedder": f"{settings.embedder} ({settings.embed_model})",
+        "embedder": f"{settings.embedder} ({settings.embed_model}{_fit(settings)})",
         "settings": {k: getattr(settings, k) for k in ("retrieval", "top_k", "retrieve_k", "chunk_size", "chunk_min")},
         "machine": f"{platform.platform()}, Python {platform.python_version()}, {_cpus()} CPUs",
         **extra,
@@ -188,7 +197,7 @@ def markdown_report(evaluation: Evaluation, meta: dict, png: str, problems: Sequ
         f"- **questions**: {meta['question_file']} ({_counts(evaluation)})",
         f"- **settings**: {', '.join(f'{k} {v}' for k, v in meta['settings'].items())}",
         "",
-        "Configurations (same questions, same machine, one embedder loaded once):",
+        "Configurations (same questions, same machine; plain LangChain reads with e5 as shipped):",
         "",
         *(f"- `{name}`: {_describe(name, meta)}" for name in evaluation.summaries),
         "",

@@ -35,7 +35,7 @@ DESCRIPTIONS = {
     "ours": "the project's pipeline ({retrieval} retrieval, sentence-level extractive answer, abstention)",
     "dense": "the same pipeline with dense (FAISS) retrieval only",
     "bm25": "the same pipeline with BM25 retrieval only",
-    "langchain": "plain LangChain: RecursiveCharacterTextSplitter(1000, 200), FAISS top-4, answer = top chunk",
+    "langchain": "plain LangChain: RecursiveCharacterTextSplitter(1000, 200), FAISS top-4 (e5 as shipped), top chunk",
 }
 
 
@@ -95,7 +95,9 @@ def answerers(settings: Settings, names: Sequence[str], say: Callable[[str], Non
         if name == "langchain":
             from .baselines import LangChainBaseline
 
-            out[name] = LangChainBaseline(settings, embedder).ask
+            # plain: the embedder as shipped, not the one this project fitted (rag.e5tuned)
+            plain = embedder if not settings.tuned else load_embedder(settings.with_(tuned=0))
+            out[name] = LangChainBaseline(settings, plain).ask
             continue
         index = index or open_index(settings, embedder, say)
         mode = settings.retrieval if name == "ours" else name

