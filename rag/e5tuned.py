@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -103,15 +104,20 @@ def tuned_bin(cache: Path, tuned: Path = TUNED, source: Path | None = None) -> P
     if target.is_file() and target.stat().st_size == source.stat().st_size:
         return target
     vectors, _ = load_tuned(tuned)
-    data = bytearray(source.read_bytes())
     entries = read_e5bin(source).tensors
     for name, v in vectors.items():
         e = entries.get(name)
         if e is None or e.dtype != 0 or e.count != v.size:
             raise ModelError(f"{tuned} does not fit {source}: {name} is not a float32 vector of {v.size} there.")
-        data[e.offset : e.offset + e.nbytes] = v.astype("<f4").tobytes()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(bytes(data))
-    os.replace(tmp, target)  # whole or not at all, also with two processes at once
+    try:
+        shutil.copyfile(source, tmp)  # then written in place: the 70 MB never sit in memory
+        with open(tmp, "r+b") as f:
+            for name, v in vectors.items():
+                f.seek(entries[name].offset)
+                f.write(v.astype("<f4").tobytes())
+        os.replace(tmp, target)  # whole or not at all, also with two processes at once
+    finally:
+        tmp.unlink(missing_ok=True)
     return target
