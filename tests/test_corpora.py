@@ -19,6 +19,8 @@ from rag.config import REPO
 CORPORA = REPO / "corpora"
 RENDERINGS = CORPORA / "renderings"  # kept apart from the corpus folders (corpora/README.md)
 FOLDERS = sorted(p for p in CORPORA.iterdir() if p.is_dir() and p != RENDERINGS)
+# Test texts written after the fitted e5 (corpora/README.md): no renderings were made for them.
+WITHOUT_RENDERINGS = {"reservoir-drought-feature", "ferry-incident-report"}
 KINDS = {"factual", "paraphrase", "multi", "followup", "unanswerable"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -80,7 +82,8 @@ def test_each_texts_renderings_cover_it_exactly() -> None:
     from rag.seeds import read_seed
 
     files = sorted(RENDERINGS.glob("*.jsonl"))
-    assert len(files) == len(FOLDERS)
+    named = {path.name.rsplit(".", 2)[0].rsplit(".", 2)[0] for path in files}
+    assert {f.name for f in FOLDERS} - named == WITHOUT_RENDERINGS
     for path in files:
         (text,) = CORPORA.glob(f"*/{path.name.rsplit('.', 2)[0]}")
         cover = renderings.check(read_seed(text, text.parent), renderings.load(path))
