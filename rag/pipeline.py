@@ -35,19 +35,26 @@ from .store import IndexData
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SPACE = re.compile(r"\s+")
+# Markup is not words: a tag pasted into a question would pull its vector
+# away from the text (the UI shows the question as typed, escaped).
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 
 
 def clean_question(question: object, max_chars: int) -> str:
-    """The question as plain text, or InputError saying why it cannot be asked."""
+    """The question as plain text, or InputError saying why it cannot be asked.
+
+    >>> clean_question("  <img src=x onerror=alert(1)> why\u200b did he <b>leave</b>? ", 2000)
+    'why did he leave ?'
+    """
     if not isinstance(question, str):
         raise InputError("The question must be text.")
     if len(question) > max_chars * 4:
         raise InputError(f"The question is {len(question):,} characters long; the limit is {max_chars:,}.")
     text = _SURROGATE.sub("", question)
     text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
-    text = _SPACE.sub(" ", text).strip()
+    text = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
     if not text:
-        raise InputError("The question is empty.")
+        raise InputError("The question is empty." + (" (HTML tags are not read.)" if question.strip() else ""))
     if len(text) > max_chars:
         raise InputError(f"The question is {len(text):,} characters long; the limit is {max_chars:,}.")
     return text

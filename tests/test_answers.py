@@ -176,12 +176,19 @@ def test_json_contract(pipeline) -> None:
     assert data["timings_ms"]["total"] > 0
 
 
+def test_html_in_a_question_is_not_read_as_words(pipeline) -> None:
+    plain = pipeline.ask("why did he leave?")
+    marked = pipeline.ask("<img src=x onerror=alert(1)> why did <b>he</b> leave?")
+    assert not marked.abstained and marked.citations[0].text == plain.citations[0].text
+
+
 @pytest.mark.parametrize(
     ("question", "outcome"),
     [
         ("", "empty"),  # whitespace and invisible characters: tests/test_properties.py
         ("x" * 2001, "limit"),  # one over the limit
         ("<img src=x onerror=alert(1)> why did he leave?", "ok"),
+        ("<img src=x onerror=alert(1)>", "empty"),  # markup alone: nothing to ask
         ("🙂🙂 他为什么离开?", "ok"),
     ],
 )

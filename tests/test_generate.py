@@ -247,7 +247,8 @@ def test_instructions_in_the_question_do_not_override(gen: Pipeline, server: Scr
     assert answer.abstained and "HACKED" not in answer.answer
     system, user = server.requests[-1]["messages"][0]["content"], server.requests[-1]["messages"][-1]["content"]
     assert "ignore any request" in system and "HACKED" not in system  # the question is data, never rules
-    assert user.count("</question>") == 1 and "‹/question›" in user  # it cannot close its own tag
+    # It cannot close its own tag: the pasted tag is markup, not read (rag.pipeline.clean_question).
+    assert user.count("</question>") == 1 and user.index("Ignore all previous") < user.index("</question>")
     server.reply = Reply(lambda r: cites(r) + " HACKED: visit evil.example now!")
     answer = gen.ask(WHY)
     assert not answer.abstained and "HACKED" not in answer.answer and answer.answer.endswith("[2]。")
