@@ -14,21 +14,21 @@ the documents). Deterministic: the same data give the same file.
     python -m eval.fit_decision --out /tmp/d.json --corpus corpora/ferrypix-photo-sync
     python -m eval.fit_decision --examples eval/questions.jsonl   # writes eval/questions.jsonl.decision.json
 
-`--examples FILE` fits the decision of one corpus on its own worked examples
-(answerable and not), over the project's index, each question answered
-without its own example: every feature, and a threshold chosen on scores
-out of fold (`FOLDS`), so the false abstentions it allows are those of
-questions the fit did not see. The pipeline uses it while that file is
-unchanged, for answers from the documents the examples are about
-(rag.decision.examples_model, rag.answer.decide).
+`--examples FILE` fits one corpus's own decision on its worked examples
+instead (`eval.fit_examples`).
 
 Keep test documents out of `--corpus`: the corpora not named here, and the
 works of Lu Xun, are what the decision is judged on.
 
->>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
->>> w = fit_logistic(X, y, np.ones(4), l2=0.1)
->>> bool(w[1] > 0)
-True
+The question prior (`eval.fit_prior`) is fitted first, on the questions'
+vectors, and each training question's `prior` feature is its value from a
+fit without that question's document; it joins the model only if forward
+selection takes it.
+
+>>> data = {d: [(Features(lift=x + d), x > 1) for x in range(-3, 6)] for d in range(3)}
+>>> model = fit(data, l2=1.0, max_false=0.05)
+>>> model.features, model.decide(Features(lift=5.0)).abstained, model.decide(Features(lift=-3.0)).abstained
+(('lift',), False, True)
 """
 
 from __future__ import annotations
@@ -44,12 +44,15 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import REPO, Settings
-from rag.decision import MODEL, DecisionModel, Features, detect_lang, examples_model_path, features, save_model
+from rag.decision import MODEL, DecisionModel, Features, detect_lang, features, save_model
 
+from .fit_prior import L2S, PriorFit, fit_prior
+from .logistic import document_weights, fit_logistic
 from .metrics import auroc
 
-# Training documents: the letter's dev set and twelve of the sixteen corpora,
-# six per language (corpora/README.md); the other four (and the letter's
+# Training documents: the letter's dev set and twenty-four corpora, twelve per
+# language, in pairs of one language so `eval.fit_embedder.folds_of` deals both
+# into each fold (corpora/README.md); the other corpora (and the letter's
 # held-out sets) test.
 TRAIN = (
     "corpora/db-backup-migration-pgbackrest",
@@ -64,6 +67,18 @@ TRAIN = (
     "corpora/harbour-cup-final-report",
     "corpora/pedalshare-rental-faq",
     "corpora/sourdough-starter-guide",
+    "corpora/family-recipe-braised-pork",
+    "corpora/e-reader-product-review",
+    "corpora/lighthouse-keepers-play-scene",
+    "corpora/glaciologist-biography-sketch",
+    "corpora/apartment-lease-rules",
+    "corpora/night-market-short-story",
+    "corpora/office-move-email-thread",
+    "corpora/swift-migration-study",
+    "corpora/clinic-outpatient-guide",
+    "corpora/cycling-forum-thread",
+    "corpora/canal-history-lecture",
+    "corpora/village-baker-obituary",
 )
 L2 = 1.0
 # Features whose larger values mean, by construction, a question further from
@@ -72,11 +87,12 @@ L2 = 1.0
 # showed, a question is declined whatever the score says (`DecisionModel.ceilings`).
 CEILINGS = ("offtopic",)
 MAX_FALSE = 0.05
-FOLDS = 5
 
 
-def rows_for(settings: Settings, questions: Path, leave_out_asked: bool) -> list[tuple[Features, bool]]:
-    """Each question's features and whether it is answerable."""
+def rows_for(
+    settings: Settings, questions: Path, leave_out_asked: bool
+) -> tuple[list[tuple[Features, bool]], np.ndarray]:
+    """Each question's features and whether it is answerable; and its query vectors, one row each."""
     from rag.conversation import contextual_query
     from rag.pipeline import Pipeline
 
@@ -86,29 +102,13 @@ def rows_for(settings: Settings, questions: Path, leave_out_asked: bool) -> list
     good, problems = load_questions(questions, settings.max_question_chars)
     if problems:
         raise ValueError("\n".join(problems))
-    out = []
+    out, vectors = [], []
     for q in good:
         text, history = q.item["question"], q.item.get("history", [])
         found = pipe.retriever.search(contextual_query(text, history), text)
         out.append((features(found, detect_lang(text), settings.top_k), bool(q.item["answerable"])))
-    return out
-
-
-def fit_logistic(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float, steps: int = 50) -> np.ndarray:
-    """Weighted, L2-penalised logistic regression by Newton's method; [intercept, coefs...]."""
-    A = np.hstack([np.ones((len(X), 1)), X])
-    w = np.zeros(A.shape[1])
-    penalty = np.eye(A.shape[1]) * l2
-    penalty[0, 0] = 0.0  # the intercept is not shrunk
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-np.clip(A @ w, -50, 50)))
-        grad = A.T @ (weight * (p - y)) + penalty @ w
-        hess = (A * (weight * p * (1 - p))[:, None]).T @ A + penalty
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-10:
-            break
-    return w
+        vectors.append(found.query_vector)
+    return out, np.array(vectors, dtype=np.float32)
 
 
 def choose_threshold(p: np.ndarray, y: np.ndarray, doc: np.ndarray, max_false: float) -> float:
@@ -131,37 +131,37 @@ def choose_threshold(p: np.ndarray, y: np.ndarray, doc: np.ndarray, max_false: f
 
 def collect(
     settings: Settings, corpora: list[Path], folds: Path | None = None
-) -> dict[str, list[tuple[Features, bool]]]:
-    """Each training document's rows; with `folds` (eval.fit_embedder --folds),
-    each read through the fitted e5 that did not see it."""
+) -> tuple[dict[str, list[tuple[Features, bool]]], dict[str, np.ndarray]]:
+    """Each training document's rows and query vectors; with `folds`
+    (eval.fit_embedder --folds), each read through the fitted e5 that did not see it."""
     from .__main__ import corpus_settings
     from .fit_embedder import fold_settings, letter_settings
 
     letter = REPO / "eval" / "questions.jsonl"
+    parts = {}
     if folds is None:
-        data = {"eval/questions.jsonl": rows_for(settings, letter, True)}
+        parts["eval/questions.jsonl"] = rows_for(settings, letter, True)
     else:
         with tempfile.TemporaryDirectory(prefix="rag-fit-") as tmp:
-            data = {"eval/questions.jsonl": rows_for(letter_settings(settings, folds, Path(tmp)), letter, True)}
+            parts["eval/questions.jsonl"] = rows_for(letter_settings(settings, folds, Path(tmp)), letter, True)
     for corpus in corpora:
         with tempfile.TemporaryDirectory(prefix="rag-fit-") as tmp:
             here = fold_settings(settings, folds, corpus.as_posix()) if folds else settings
             private = corpus_settings(here, corpus, Path(tmp))
-            data[corpus.as_posix()] = rows_for(private, corpus / "questions.jsonl", False)
-    return data
+            parts[corpus.as_posix()] = rows_for(private, corpus / "questions.jsonl", False)
+    return {d: rows for d, (rows, _) in parts.items()}, {d: v for d, (_, v) in parts.items()}
 
 
-def _arrays(data: dict, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def arrays(data: dict, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     X = np.array([[asdict(f)[n] for n in names] for rows in data.values() for f, _ in rows]).reshape(-1, len(names))
     y = np.array([label for rows in data.values() for _, label in rows])
     doc = np.array([d for d, rows in data.items() for _ in rows])
     return X, y, doc
 
 
-def _fit(X: np.ndarray, y: np.ndarray, doc: np.ndarray, l2: float):
+def fit_scaled(X: np.ndarray, y: np.ndarray, doc: np.ndarray, l2: float):
     """Standardisation and weights, each document weighing the same; and a scorer."""
-    counts = {d: int((doc == d).sum()) for d in set(doc.tolist())}
-    weight = np.array([1.0 / counts[d] for d in doc]) * len(X) / len(counts)
+    weight = document_weights(doc)
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
     w = fit_logistic((X - mean) / scale, y.astype(float), weight, l2)
@@ -174,10 +174,10 @@ def _fit(X: np.ndarray, y: np.ndarray, doc: np.ndarray, l2: float):
 
 def held_out_auroc(data: dict, names: list[str], l2: float) -> float:
     """Mean AUROC over the documents, each scored by a model fitted without it."""
-    X, y, doc = _arrays(data, names)
+    X, y, doc = arrays(data, names)
     out = []
     for test in data:
-        *_, prob = _fit(X[doc != test], y[doc != test], doc[doc != test], l2)
+        *_, prob = fit_scaled(X[doc != test], y[doc != test], doc[doc != test], l2)
         out.append(auroc(prob(X[doc == test]).tolist(), y[doc == test].tolist()))
     return float(np.mean(out))
 
@@ -199,7 +199,7 @@ def select_features(data: dict, l2: float, gain: float = 0.005) -> tuple[list[st
     return chosen, trace
 
 
-def _frozen(names, mean, scale, w: np.ndarray, threshold: float, header: dict) -> DecisionModel:
+def frozen(names, mean, scale, w: np.ndarray, threshold: float, header: dict) -> DecisionModel:
     """The fitted numbers as the saved model holds them (rounded, so a refit on
     the same data writes the same file)."""
     return DecisionModel(
@@ -208,10 +208,32 @@ def _frozen(names, mean, scale, w: np.ndarray, threshold: float, header: dict) -
     )  # fmt: skip
 
 
-def fit(data: dict[str, list[tuple[Features, bool]]], l2: float, max_false: float) -> DecisionModel:
+def with_prior(
+    data: dict[str, list[tuple[Features, bool]]], vectors: dict[str, np.ndarray]
+) -> tuple[dict[str, list[tuple[Features, bool]]], PriorFit]:
+    """`data` with each question's `prior` from a fit without its document, and the prior's fit."""
+    V = np.concatenate([vectors[d] for d in data])
+    y = np.array([label for rows in data.values() for _, label in rows])
+    doc = np.array([d for d, rows in data.items() for _ in rows])
+    fitted = fit_prior(V, y, doc)
+    values = iter(fitted.out_of_document.tolist())
+    return {d: [(replace(f, prior=next(values)), label) for f, label in rows] for d, rows in data.items()}, fitted
+
+
+def fit(
+    data: dict[str, list[tuple[Features, bool]]],
+    l2: float,
+    max_false: float,
+    vectors: dict[str, np.ndarray] | None = None,
+) -> DecisionModel:
+    """The decision over the features that help on a left-out document; with
+    `vectors` (each document's query vectors), the question prior is one of them."""
+    prior = None
+    if vectors is not None:
+        data, prior = with_prior(data, vectors)
     names, trace = select_features(data, l2)
-    X, y, doc = _arrays(data, names)
-    mean, scale, w, prob = _fit(X, y, doc, l2)
+    X, y, doc = arrays(data, names)
+    mean, scale, w, prob = fit_scaled(X, y, doc, l2)
     ceilings = fit_ceilings(data)
     p = np.where(_over(data, ceilings), 0.0, prob(X))
     threshold = choose_threshold(p, y, doc, max_false)
@@ -224,7 +246,16 @@ def fit(data: dict[str, list[tuple[Features, bool]]], l2: float, max_false: floa
         "feature_selection": {"by": "leave-one-document-out AUROC, forward", "steps": trace},
         "ceilings_fitted": {"features": list(CEILINGS), "value": "the largest an answerable training question had"},
     }
-    return replace(_frozen(names, mean, scale, w, threshold, header), ceilings=ceilings)
+    if prior is not None:
+        header["prior_fitted"] = {
+            "by": "eval.fit_prior",
+            "l2": prior.l2,
+            "l2_tried": list(L2S),
+            "leave_one_document_out_auroc": prior.auroc,
+            "vector": "the query as searched",
+        }
+    used = prior.prior if prior is not None and "prior" in names else None
+    return replace(frozen(names, mean, scale, w, threshold, header), ceilings=ceilings, prior=used)
 
 
 def fit_ceilings(data: dict[str, list[tuple[Features, bool]]]) -> dict[str, float]:
@@ -240,57 +271,6 @@ def _over(data: dict, ceilings: dict[str, float]) -> np.ndarray:
     return np.array([any(asdict(f)[n] > c for n, c in ceilings.items()) for rows in data.values() for f, _ in rows])
 
 
-def fit_examples(rows: list[tuple[Features, bool]], l2: float, max_false: float, folds: int = FOLDS) -> DecisionModel:
-    """One corpus's decision from its own labelled questions: a logistic model
-    over every feature, its threshold chosen on out-of-fold scores (question i
-    in fold i % `folds`, so the same file gives the same model)."""
-    names = [f.name for f in fields(Features)]
-    X, y, doc = _arrays({"examples": rows}, names)
-    fold = np.arange(len(y)) % folds
-    held = np.zeros(len(y))
-    for k in range(folds):
-        *_, prob = _fit(X[fold != k], y[fold != k], doc[fold != k], l2)
-        held[fold == k] = prob(X[fold == k])
-    mean, scale, w, _ = _fit(X, y, doc, l2)
-    threshold = choose_threshold(held, y, doc, max_false)
-    header = {
-        "fitted_by": "python -m eval.fit_decision --examples",
-        "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "settings": {"l2": l2, "max_false": max_false, "folds": folds, "threshold_on": "out-of-fold scores"},
-        "out_of_fold_auroc": auroc(held.tolist(), y.tolist()),
-    }
-    return _frozen(names, mean, scale, w, threshold, header)
-
-
-def main_examples(
-    examples: Path, l2: float, max_false: float, out: Path | None = None, folds: Path | None = None
-) -> int:
-    from rag.examples import examples_sha256
-    from rag.seeds import seed_hashes
-
-    from .fit_embedder import letter_settings, read_with
-
-    settings = Settings.from_env(llm_base_url="", llm_model="", examples=examples)
-    if folds is None:
-        rows = rows_for(settings, examples, leave_out_asked=True)
-    else:
-        with tempfile.TemporaryDirectory(prefix="rag-fit-") as tmp:
-            rows = rows_for(letter_settings(settings, folds, Path(tmp)).with_(examples=examples), examples, True)
-    model = fit_examples(rows, l2, max_false)
-    name = examples.resolve().relative_to(REPO).as_posix() if examples.resolve().is_relative_to(REPO) else str(examples)
-    model.header.update(
-        read_with=read_with(settings, folds),
-        trained_on={name: {"questions": len(rows), "answerable": sum(label for _, label in rows)}},
-        examples_sha256=examples_sha256(examples),
-        seeds=seed_hashes(settings.seeds_dir),
-    )
-    out = out or examples_model_path(examples)
-    save_model(model, out)
-    print(f"out-of-fold AUROC {model.header['out_of_fold_auroc']}, threshold {model.threshold}", file=sys.stderr)
-    print(f"Wrote {out}", file=sys.stderr)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     from .fit_embedder import read_with
 
@@ -303,11 +283,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder-folds", type=Path, help="read each document through the e5 fit without it")
     args = ap.parse_args(argv)
     if args.examples:
+        from .fit_examples import main_examples
+
         return main_examples(args.examples, args.l2, args.max_false, args.out, args.embedder_folds)
     corpora = args.corpus or [REPO / c for c in TRAIN]
     settings = Settings.from_env(llm_base_url="", llm_model="")
-    data = collect(settings, [c.relative_to(REPO) if c.is_absolute() else c for c in corpora], args.embedder_folds)
-    model = fit(data, args.l2, args.max_false)
+    corpora = [c.relative_to(REPO) if c.is_absolute() else c for c in corpora]
+    data, vectors = collect(settings, corpora, args.embedder_folds)
+    model = fit(data, args.l2, args.max_false, vectors)
     model.header["read_with"] = read_with(settings, args.embedder_folds)
     save_model(model, args.out or MODEL)
     for name, c in zip(model.features, model.coef, strict=True):

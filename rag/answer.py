@@ -61,7 +61,7 @@ def decide(lang: str, found: Retrieval, policy: Policy) -> Decision:
     model = policy.own_model if mine else policy.model
     if model is None:
         raise ModelError("No answer decision is loaded (rag/decision.json); restore it from git.")
-    return model.decide(features(found, lang, policy.top_k))
+    return model.decide(features(found, lang, policy.top_k, model.prior))
 
 
 def select(found: Retrieval, vectors: np.ndarray, policy: Policy) -> list[ScoredSentence]:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from .errors import ModelError
 MODEL = Path(__file__).with_name("decision.json")
 FORMAT = "letter-rag-decision"
 VERSION = 1
-PARAMETERS = ("features", "mean", "scale", "coef", "intercept", "threshold", "ceilings")
+PARAMETERS = ("features", "mean", "scale", "coef", "intercept", "threshold", "ceilings", "prior")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
@@ -67,6 +67,7 @@ class Features:
     type_missing: float = 0.0  # 1: it asks for a kind of fact none of the best sentences has
     cross: float = 0.0  # 1: the question's language is not the best sentence's
     example_near: float = -1.0  # cosine of the closest worked example of the corpus; -1 without any
+    prior: float = 0.0  # `QuestionPrior.logit` of the question's vector: how often questions like it are answered
 
 
 # Why an abstention happened: the feature that pulled the score down most.
@@ -79,11 +80,13 @@ REASONS = {
     "type_missing": "no sentence holds the kind of fact asked for",
     "cross": "the question is in another language than the text",
     "example_near": "the question is unlike every question known to be answered here",
+    "prior": "questions like this one mostly ask for what such texts do not say",
 }
 
 
-def features(found, lang: str, top_k: int) -> Features:
-    """The decision's features for a `rag.records.Retrieval` of a question in `lang`."""
+def features(found, lang: str, top_k: int, prior: QuestionPrior | None = None) -> Features:
+    """The decision's features for a `rag.records.Retrieval` of a question in
+    `lang`; `prior` reads its query vector (0.0 without one)."""
     best = found.best_sentence
     mean, spread = found.baseline.get(lang, (0.0, 1.0))
     top = found.sentences[:top_k]
@@ -98,7 +101,31 @@ def features(found, lang: str, top_k: int) -> Features:
         type_missing=float(missing),
         cross=float(bool(top) and detect_lang(top[0].sentence.text) != lang),
         example_near=found.example_near,
+        prior=prior.logit(found.query_vector) if prior is not None else 0.0,
     )
+
+
+@dataclass(frozen=True)
+class QuestionPrior:
+    """How often questions like this one are answered, from the question's
+    vector alone: a logistic model's logit (`eval.fit_prior`). Its vector is
+    in the embedder's units (no standardisation to undo); a vector it cannot
+    read (none, or another model's width) gets `neutral`, the value at which
+    the decision's weight for it adds nothing.
+
+    >>> p = QuestionPrior(coef=(2.0, -1.0), intercept=0.5, neutral=0.1)
+    >>> p.logit(np.array([1.0, 1.0])), p.logit(None), p.logit(np.zeros(3))
+    (1.5, 0.1, 0.1)
+    """
+
+    coef: tuple[float, ...]
+    intercept: float
+    neutral: float
+
+    def logit(self, vector: np.ndarray | None) -> float:
+        if vector is None or len(vector) != len(self.coef):
+            return self.neutral
+        return round(self.intercept + float(np.dot(self.coef, vector)), 6)
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,7 @@ class DecisionModel:
     # feature → the largest value any answerable training question had: above
     # it a question is outside what the fit ever saw answered, and is declined.
     ceilings: dict = field(default_factory=dict)
+    prior: QuestionPrior | None = None  # reads the `prior` feature; None when the fit did not use it
 
     @classmethod
     def from_dict(cls, data: dict) -> DecisionModel:
@@ -140,13 +168,22 @@ class DecisionModel:
         if not set(ceilings) <= known:
             raise ValueError(f"unknown features {sorted(set(ceilings) - known)}")
         header = {k: v for k, v in data.items() if k not in PARAMETERS}
-        return cls(names, *vectors, float(data["intercept"]), float(data["threshold"]), header, ceilings)
+        prior = data.get("prior")
+        if prior is not None:
+            coef = tuple(float(x) for x in prior["coef"])
+            prior = QuestionPrior(coef, float(prior["intercept"]), float(prior["neutral"]))
+        elif "prior" in names:
+            raise ValueError("the feature prior has no question prior to read it")
+        model = cls(names, *vectors, float(data["intercept"]), float(data["threshold"]), header, ceilings)
+        return replace(model, prior=prior)
 
     def parameters(self) -> dict:
         """The numbers the decision uses; `params_sha256` in the file is their checksum
         (`ceilings` only when there are any, so files fitted without them keep theirs)."""
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k in PARAMETERS}
-        return {k: v for k, v in out.items() if k != "ceilings" or v}
+        if self.prior is not None:
+            out["prior"] = {**asdict(self.prior), "coef": list(self.prior.coef)}
+        return {k: v for k, v in out.items() if (k != "ceilings" or v) and (k != "prior" or v)}
 
     def contributions(self, f: Features) -> dict[str, float]:
         values = asdict(f)

@@ -14,6 +14,10 @@ Offsets are character offsets into the seed file's decoded text, so
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -161,3 +165,5 @@ class Retrieval:
     # see rag.decision.corpus_baseline.
     baseline: dict = field(default_factory=dict)
     timings_ms: dict = field(default_factory=dict)
+    # The query's vector as it was searched (rag.decision.QuestionPrior reads it).
+    query_vector: np.ndarray | None = field(default=None, compare=False, repr=False)

@@ -179,6 +179,7 @@ class Retriever:
             example_near=self.index.examples.nearest(qvec, left_out, among),
             baseline=self.baseline if two is None else {**self.baseline, lang: two.baseline},
             timings_ms=t,
+            query_vector=qvec,
         )
 
     def _own_offtopic(self, vec: np.ndarray, views: np.ndarray, sentences: list[ScoredSentence]) -> float:

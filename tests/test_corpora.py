@@ -21,11 +21,22 @@ RENDERINGS = CORPORA / "renderings"  # kept apart from the corpus folders (corpo
 FOLDERS = sorted(p for p in CORPORA.iterdir() if p.is_dir() and p != RENDERINGS)
 # Texts written on 2026-12-02 (corpora/README.md): no renderings were made for them.
 WITHOUT_RENDERINGS = {
-    "reservoir-drought-feature", "ferry-incident-report", "tea-house-oral-history", "allotment-society-newsletter",
-    "family-recipe-braised-pork", "lighthouse-keepers-play-scene", "e-reader-product-review",
-    "glaciologist-biography-sketch", "apartment-lease-rules", "office-move-email-thread",
-    "night-market-short-story", "swift-migration-study", "clinic-outpatient-guide", "canal-history-lecture",
-    "cycling-forum-thread", "village-baker-obituary",
+    "reservoir-drought-feature",
+    "ferry-incident-report",
+    "tea-house-oral-history",
+    "allotment-society-newsletter",
+    "family-recipe-braised-pork",
+    "lighthouse-keepers-play-scene",
+    "e-reader-product-review",
+    "glaciologist-biography-sketch",
+    "apartment-lease-rules",
+    "office-move-email-thread",
+    "night-market-short-story",
+    "swift-migration-study",
+    "clinic-outpatient-guide",
+    "canal-history-lecture",
+    "cycling-forum-thread",
+    "village-baker-obituary",
 }
 KINDS = {"factual", "paraphrase", "multi", "followup", "unanswerable"}
 _CJK = re.compile(r"[\u3400-\u9fff]")

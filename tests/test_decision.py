@@ -27,7 +27,9 @@ def test_the_committed_model_loads_offline_and_says_what_it_was_fitted_on() -> N
     assert "eval/questions.jsonl" in header["trained_on"] and len(header["trained_on"]) >= 3
     assert not any("lu-xun" in d.lower() or "luxun" in d.lower() for d in header["trained_on"])
     assert set(model.features) <= set(REASONS) and 0.0 < model.threshold < 1.0
-    assert model.score(Features(lift=8.0)) > model.threshold > model.score(Features(lift=-2.0))
+    prior = model.prior.neutral if model.prior is not None else 0.0  # an ordinary question
+    near, far = Features(lift=8.0, cosine=0.97, prior=prior), Features(lift=-2.0, cosine=0.8, prior=prior)
+    assert model.score(near) > model.threshold > model.score(far)
 
 
 @pytest.mark.parametrize(
@@ -131,12 +133,12 @@ def test_examples_without_a_fit_of_their_own_or_a_stale_one_have_no_decision_of_
 
 
 def test_a_fit_on_examples_is_deterministic_and_its_threshold_comes_from_unseen_questions() -> None:
-    from eval.fit_decision import fit_examples
+    from eval.fit_examples import fit_examples
 
     rows = [(Features(lift=x, cosine=0.8 + x / 100), x > 2.0) for x in [i / 4 for i in range(40)]]
     rows += [(Features(lift=x), x > 3.5) for x in (0.5, 2.5, 3.0, 3.8)]  # some overlap: not separable
     a, b = fit_examples(rows, 1.0, 0.05), fit_examples(rows, 1.0, 0.05)
-    assert a.parameters() == b.parameters() and set(a.features) == set(REASONS)
+    assert a.parameters() == b.parameters() and set(a.features) == set(REASONS) - {"prior"}
     assert a.score(Features(lift=9.0, cosine=0.89)) > a.threshold > a.score(Features(lift=0.0, cosine=0.8))
     assert 0.5 < a.header["out_of_fold_auroc"] <= 1.0
 

@@ -18,7 +18,7 @@ from rag.errors import InputError, ModelError
 from rag.folders import sha256_file
 
 # The committed file's checksum: a refit (python -m eval.fit_embedder) changes this line too.
-TUNED_SHA256 = "aad4ce4f628058fc76f248e7cd0b8435a9dbf550b31b07c960b6959b99ad7767"
+TUNED_SHA256 = "bae951895ab29d2a75f9e89ab10ed91f679f42de991606b24a177de3b3d67f03"
 QUESTIONS = ["why did he leave?", "他为什么离开 Anthropic?", "What did he say about poetry?"]
 
 
