@@ -153,10 +153,11 @@ def collect(
 
 
 def arrays(data: dict, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    X = np.array([[asdict(f)[n] for n in names] for rows in data.values() for f, _ in rows]).reshape(-1, len(names))
+    """The features `names` of every row (none: zero columns), the labels, each row's document."""
     y = np.array([label for rows in data.values() for _, label in rows])
     doc = np.array([d for d, rows in data.items() for _ in rows])
-    return X, y, doc
+    X = np.array([[asdict(f)[n] for n in names] for rows in data.values() for f, _ in rows], dtype=float)
+    return X.reshape(len(y), len(names)), y, doc
 
 
 def fit_scaled(X: np.ndarray, y: np.ndarray, doc: np.ndarray, l2: float):
@@ -212,10 +213,8 @@ def with_prior(
     data: dict[str, list[tuple[Features, bool]]], vectors: dict[str, np.ndarray]
 ) -> tuple[dict[str, list[tuple[Features, bool]]], PriorFit]:
     """`data` with each question's `prior` from a fit without its document, and the prior's fit."""
-    V = np.concatenate([vectors[d] for d in data])
-    y = np.array([label for rows in data.values() for _, label in rows])
-    doc = np.array([d for d, rows in data.items() for _ in rows])
-    fitted = fit_prior(V, y, doc)
+    _, y, doc = arrays(data, [])
+    fitted = fit_prior(np.concatenate([vectors[d] for d in data]), y, doc)
     values = iter(fitted.out_of_document.tolist())
     return {d: [(replace(f, prior=next(values)), label) for f, label in rows] for d, rows in data.items()}, fitted
 
