@@ -32,10 +32,12 @@ def _documents(signal: bool, seed: int = 0) -> tuple[dict, dict]:
 def test_the_prior_joins_the_decision_only_when_it_helps_on_a_left_out_document(tmp_path: Path) -> None:
     from eval.fit_decision import fit
 
-    with_signal = fit(*_documents(True)[:1], l2=1.0, max_false=0.05, vectors=_documents(True)[1])
+    data, vectors = _documents(True)
+    with_signal = fit(data, l2=1.0, max_false=0.05, vectors=vectors)
     assert "prior" in with_signal.features and with_signal.prior is not None
     assert with_signal.header["prior_fitted"]["l2"] in with_signal.header["prior_fitted"]["l2_tried"]
-    noise = fit(*_documents(False)[:1], l2=1.0, max_false=0.05, vectors=_documents(False)[1])
+    data, vectors = _documents(False)
+    noise = fit(data, l2=1.0, max_false=0.05, vectors=vectors)
     assert "prior" not in noise.features and noise.prior is None and "prior" not in noise.parameters()
     save_model(with_signal, tmp_path / "d.json")
     again = load_model(tmp_path / "d.json")
@@ -48,7 +50,8 @@ def test_the_prior_joins_the_decision_only_when_it_helps_on_a_left_out_document(
 def test_the_prior_is_covered_by_the_checksum_and_needed_by_its_feature(tmp_path: Path) -> None:
     from eval.fit_decision import fit
 
-    model = fit(*_documents(True)[:1], l2=1.0, max_false=0.05, vectors=_documents(True)[1])
+    data, vectors = _documents(True)
+    model = fit(data, l2=1.0, max_false=0.05, vectors=vectors)
     save_model(model, tmp_path / "d.json")
     data = json.loads((tmp_path / "d.json").read_text(encoding="utf-8"))
     data["prior"]["coef"][0] += 1.0
